@@ -1,0 +1,155 @@
+# Hikyaku - one non-recursive Makefile. Every output goes under build/
+# (generated re2c/Lemon code in build/gen/, objects per flavour in
+# build/<flavour>/). See README.md for the two commands that matter:
+#   make run    install missing Debian packages, build, run the demo
+#   make test   install missing Debian packages, build, run every test
+# Other targets: all, check (tests without the install step), golden-update,
+# fuzz, bench, clean. Flavours: SAN=address,undefined (sanitizers),
+# VALGRIND=1 (tests under valgrind), DEBUG=1.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+LEMPAR  ?= /usr/share/lemon/lempar.c
+
+PKGS    := libpcre2-8 libcrypto jansson
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wmissing-declarations -Wpointer-arith -Wcast-qual -Wwrite-strings \
+           -Wformat=2 -Wundef -Werror=implicit-function-declaration -Wvla
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-common -fstack-protector-strong \
+           -I. -Iruntime -Ilang -Ibuild/gen/lang $(WARN)
+ifeq ($(DEBUG),1)
+BASE_CFLAGS += -DHK_DEBUG=1
+else
+BASE_CFLAGS += -DNDEBUG -D_FORTIFY_SOURCE=2
+endif
+
+FLAVOUR := default
+ifneq ($(SAN),)
+FLAVOUR := san
+BASE_CFLAGS += -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SAN)
+endif
+ifeq ($(DEBUG),1)
+FLAVOUR := $(FLAVOUR)-debug
+endif
+
+B       := build/$(FLAVOUR)
+GEN     := build/gen
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS    := $(PKG_LIBS)
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+
+# --- sources ----------------------------------------------------------------
+LANG_SRC    := $(wildcard lang/*.c)
+RUNTIME_SRC := $(wildcard runtime/*.c)
+GEN_SRC     := $(GEN)/lang/lexer.c $(GEN)/lang/grammar.c
+CLI_SRC     := $(wildcard servers/*.c)
+LIB_OBJ     := $(patsubst %.c,$(B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
+               $(patsubst $(GEN)/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
+CLI_OBJ     := $(patsubst %.c,$(B)/obj/%.o,$(CLI_SRC))
+LIB         := $(B)/libhikyaku.a
+HIKYAKU     := $(B)/hikyaku
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+
+.PHONY: all run test check deps deps-test clean golden-update fuzz fuzz-replay bench
+.DEFAULT_GOAL := all
+
+all: $(HIKYAKU) build/hikyaku
+
+# A stable path to the binary of the last plain build, for scripts and docs.
+build/hikyaku: $(HIKYAKU)
+	@ln -sf $(FLAVOUR)/hikyaku $@
+
+deps:
+	@scripts/install-deps.sh build
+deps-test:
+	@scripts/install-deps.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-demo.sh $(HIKYAKU)
+
+test: deps-test
+	@$(MAKE) --no-print-directory check
+
+check: $(HIKYAKU) $(UNIT_BIN)
+	@HIKYAKU=$(HIKYAKU) B=$(B) VALGRIND=$(VALGRIND) tests/run-all.sh
+
+golden-update: $(HIKYAKU)
+	@HIKYAKU=$(HIKYAKU) tests/golden/run.sh --update
+
+# --- generated code -----------------------------------------------------------
+$(GEN)/lang/lexer.c: lang/lexer.re | $(GEN)/lang/grammar.h
+	@mkdir -p $(@D)
+	re2c -W -Werror --no-generation-date --location-format gnu -o $@ $<
+
+# Lemon writes grammar.c, grammar.h and grammar.out next to its input, so
+# it runs on a copy in build/gen/lang.
+$(GEN)/lang/grammar.c $(GEN)/lang/grammar.h: lang/grammar.y
+	@mkdir -p $(GEN)/lang
+	cp lang/grammar.y $(GEN)/lang/grammar.y
+	lemon -q -T$(LEMPAR) -s $(GEN)/lang/grammar.y >/dev/null || lemon -T$(LEMPAR) $(GEN)/lang/grammar.y
+	@test -f $(GEN)/lang/grammar.c
+
+# --- objects ------------------------------------------------------------------
+$(B)/obj/%.o: %.c | $(GEN)/lang/grammar.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Generated code is compiled with the same warnings; lemon's template needs
+# -Wno-unused-parameter and -Wno-missing-prototypes in places, scoped here.
+$(B)/obj/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -Wno-missing-prototypes -Wno-missing-declarations -Wno-implicit-fallthrough -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(HIKYAKU): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) $(LDFLAGS) $(LIBS) $(shell pkg-config --libs cmocka)
+
+# --- fuzzing (clang libFuzzer) ------------------------------------------------
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_B   := build/fuzz
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
+               $(patsubst $(GEN)/%.c,$(FUZZ_B)/obj/gen/%.o,$(GEN_SRC))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -Ibuild/gen/lang \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS)
+FUZZ_TIME ?= 60
+
+$(FUZZ_B)/obj/%.o: %.c | $(GEN)/lang/grammar.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_B)/obj/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_B)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+
+# make fuzz [FUZZ_TIME=seconds]: runs every target for FUZZ_TIME seconds and
+# stores any crash under tests/fuzz/crashes/<target>/ for make test to replay.
+fuzz: $(FUZZ_BIN)
+	@tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_TIME)
+
+# --- benchmarks -----------------------------------------------------------------
+bench: $(HIKYAKU)
+	@bench/run.sh $(HIKYAKU)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

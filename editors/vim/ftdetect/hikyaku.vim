@@ -1,0 +1,2 @@
+" Hikyaku rule files
+autocmd BufNewFile,BufRead *.hk setfiletype hikyaku

@@ -1,0 +1,55 @@
+/*
+ * actions.c - which action may run in which stage and layer. One table,
+ * used by the checker (lang/sema.c) for diagnostics and by the verifier
+ * (bc_verify.c) for stored bytecode, so the two can never disagree.
+ */
+#include "fields.h"
+
+enum { AM_SMTP = 1, AM_DATA = 2, AM_DELIVER = 4, AM_RETENTION = 8 };
+
+static const struct {
+	unsigned stages; /* AM_* */
+	bool untrusted;  /* allowed in panel and personal scripts */
+} action_rules[ACT_COUNT] = {
+	[ACT_KEEP] = { AM_DELIVER | AM_RETENTION, true },
+	[ACT_FILEINTO] = { AM_DELIVER | AM_RETENTION, true },
+	[ACT_FORWARD] = { AM_DELIVER, true },
+	[ACT_NOTIFY] = { AM_DELIVER, true },
+	[ACT_REPLY] = { AM_DELIVER, true },
+	[ACT_REJECT] = { AM_DELIVER, true },
+	[ACT_DISCARD] = { AM_DELIVER | AM_DATA, true },
+	[ACT_SKIP] = { AM_SMTP | AM_DATA | AM_DELIVER | AM_RETENTION, true },
+	[ACT_STOP] = { AM_SMTP | AM_DATA | AM_DELIVER | AM_RETENTION, true },
+	[ACT_EXPAND] = { AM_DELIVER, false },
+	[ACT_STRIP] = { AM_DELIVER | AM_DATA, true },
+	[ACT_ADD_HEADER] = { AM_SMTP | AM_DATA | AM_DELIVER, true },
+	[ACT_REMOVE_HEADER] = { AM_DATA | AM_DELIVER, true },
+	[ACT_FLAG] = { AM_DELIVER | AM_RETENTION, true },
+	[ACT_REFUSE] = { AM_SMTP | AM_DATA, false },
+	[ACT_TEMPFAIL] = { AM_SMTP | AM_DATA, false },
+	[ACT_EXPUNGE] = { AM_RETENTION, false },
+	[ACT_LOG] = { AM_SMTP | AM_DATA | AM_DELIVER | AM_RETENTION, true },
+};
+
+static unsigned
+stage_mask(int stage)
+{
+	switch (stage) {
+	case STAGE_DATA: return AM_DATA;
+	case STAGE_DELIVER: return AM_DELIVER;
+	case STAGE_RETENTION: return AM_RETENTION;
+	default: return AM_SMTP;
+	}
+}
+
+bool
+hk_action_stage_ok(int act, int stage)
+{
+	return act >= 0 && act < ACT_COUNT && stage >= 0 && stage < STAGE_COUNT && (action_rules[act].stages & stage_mask(stage));
+}
+
+bool
+hk_action_untrusted_ok(int act)
+{
+	return act >= 0 && act < ACT_COUNT && action_rules[act].untrusted;
+}

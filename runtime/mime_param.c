@@ -1,0 +1,329 @@
+/*
+ * mime_param.c - media type, disposition and parameter parsing for
+ * Content-Type and Content-Disposition (see mime_param.h).
+ *
+ * Pipeline: mime_parser.c takes the type, the transfer encoding and the
+ * boundary from here while it builds the part tree; message.c asks for
+ * charset, filename and name when a rule wants text or attachments.
+ *
+ * Syntax accepted (tolerant, as mail clients are): parameters separated by
+ * ';'; a value is a quoted string (a backslash escapes only '"' and '\',
+ * since Windows mailers put paths in unescaped; an unterminated quote runs
+ * to the end) or everything up to the next ';' without trailing blanks.
+ * The first occurrence of a parameter wins.
+ *
+ * Limits: MIME_PARAM_MAX_SECTIONS continuation sections; later ones and
+ * sections after a gap are ignored. Every scan is linear in the value.
+ *
+ * SECURITY: values are hostile header text. Section numbers are parsed with
+ * an overflow check and bounded before they index anything.
+ */
+#include "mime_param.h"
+
+#include <string.h>
+
+#include "charset.h"
+#include "message.h"
+#include "mime_decode.h"
+#include "rfc2047.h"
+
+static bool
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool
+is_token_char(unsigned char c)
+{
+	if (c <= ' ' || c >= 0x7F)
+		return false;
+	return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+bool
+mime_param_type(const char *v, size_t len, struct hk_str *type_r, struct hk_str *subtype_r)
+{
+	size_t i = 0;
+	while (i < len && is_wsp(v[i]))
+		i++;
+	size_t t = i;
+	while (i < len && is_token_char((unsigned char)v[i]))
+		i++;
+	size_t te = i;
+	while (i < len && is_wsp(v[i]))
+		i++;
+	if (te == t || i >= len || v[i] != '/')
+		return false;
+	i++;
+	while (i < len && is_wsp(v[i]))
+		i++;
+	size_t s = i;
+	while (i < len && is_token_char((unsigned char)v[i]))
+		i++;
+	if (i == s)
+		return false;
+	*type_r = (struct hk_str){ v + t, te - t };
+	*subtype_r = (struct hk_str){ v + s, i - s };
+	return true;
+}
+
+struct hk_str
+mime_param_token(const char *v, size_t len)
+{
+	size_t i = 0;
+	while (i < len && is_wsp(v[i]))
+		i++;
+	size_t t = i;
+	while (i < len && is_token_char((unsigned char)v[i]))
+		i++;
+	return (struct hk_str){ v + t, i - t };
+}
+
+struct param {
+	struct hk_str name;
+	const char *val; /* inside the quotes when quoted */
+	size_t vlen;
+	bool quoted;
+};
+
+/* Offset of the first ';' outside a quoted string, or len. */
+static size_t
+params_start(const char *v, size_t len)
+{
+	bool q = false;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] == '"')
+			q = !q;
+		else if (v[i] == ';' && !q)
+			return i;
+	}
+	return len;
+}
+
+/* Reads the parameter at or after *ip; false at the end. */
+static bool
+param_next(const char *v, size_t len, size_t *ip, struct param *p)
+{
+	size_t i = *ip;
+	for (;;) {
+		while (i < len && (v[i] == ';' || is_wsp(v[i])))
+			i++;
+		if (i >= len) {
+			*ip = len;
+			return false;
+		}
+		size_t n = i;
+		while (i < len && v[i] != '=' && v[i] != ';')
+			i++;
+		size_t ne = i;
+		while (ne > n && is_wsp(v[ne - 1]))
+			ne--;
+		if (i >= len || v[i] == ';')
+			continue; /* attribute without a value */
+		p->name = (struct hk_str){ v + n, ne - n };
+		i++; /* '=' */
+		while (i < len && is_wsp(v[i]))
+			i++;
+		if (i < len && v[i] == '"') {
+			size_t s = ++i;
+			while (i < len && v[i] != '"') {
+				if (v[i] == '\\' && i + 1 < len && (v[i + 1] == '"' || v[i + 1] == '\\'))
+					i++;
+				i++;
+			}
+			p->val = v + s;
+			p->vlen = i - s;
+			p->quoted = true;
+			while (i < len && v[i] != ';')
+				i++;
+		} else {
+			size_t s = i;
+			while (i < len && v[i] != ';')
+				i++;
+			size_t e = i;
+			while (e > s && is_wsp(v[e - 1]))
+				e--;
+			p->val = v + s;
+			p->vlen = e - s;
+			p->quoted = false;
+		}
+		*ip = i;
+		if (p->name.len == 0)
+			continue;
+		return true;
+	}
+}
+
+static void
+param_value(const struct param *p, struct hk_buf *out)
+{
+	if (!p->quoted) {
+		buf_add(out, p->val, p->vlen);
+		return;
+	}
+	buf_reserve(out, p->vlen);
+	for (size_t i = 0; i < p->vlen; i++) {
+		if (p->val[i] == '\\' && i + 1 < p->vlen && (p->val[i + 1] == '"' || p->val[i + 1] == '\\'))
+			i++;
+		out->data[out->len++] = p->val[i];
+	}
+	out->data[out->len] = '\0';
+}
+
+bool
+mime_param_raw(const char *v, size_t len, const char *name, struct hk_buf *out)
+{
+	struct param p;
+	size_t i = params_start(v, len);
+	while (param_next(v, len, &i, &p)) {
+		if (str_ieq_cstr(p.name, name)) {
+			param_value(&p, out);
+			return true;
+		}
+	}
+	return false;
+}
+
+enum pform { PF_NONE, PF_PLAIN, PF_EXT, PF_SECTION, PF_SECTION_EXT };
+
+/* Classifies an attribute against `name`: name, name*, name*N, name*N*. */
+static enum pform
+param_form(struct hk_str attr, const char *name, size_t nlen, unsigned *section_r)
+{
+	if (attr.len < nlen || !str_ieq((struct hk_str){ attr.ptr, nlen }, (struct hk_str){ name, nlen }))
+		return PF_NONE;
+	if (attr.len == nlen)
+		return PF_PLAIN;
+	const char *s = attr.ptr + nlen, *e = attr.ptr + attr.len;
+	if (*s != '*')
+		return PF_NONE;
+	s++;
+	if (s == e)
+		return PF_EXT;
+	unsigned n = 0;
+	const char *d = s;
+	while (s < e && *s >= '0' && *s <= '9') {
+		if (n > 100000)
+			return PF_NONE;
+		n = n * 10 + (unsigned)(*s - '0');
+		s++;
+	}
+	if (s == d)
+		return PF_NONE;
+	*section_r = n;
+	if (s == e)
+		return PF_SECTION;
+	if (*s == '*' && s + 1 == e)
+		return PF_SECTION_EXT;
+	return PF_NONE;
+}
+
+/* "charset'lang'data": splits off the charset; no quotes means no charset. */
+static void
+ext_split(const char *v, size_t n, struct hk_str *cs_r, struct hk_str *data_r)
+{
+	const char *q1 = memchr(v, '\'', n);
+	const char *q2 = q1 ? memchr(q1 + 1, '\'', (size_t)(v + n - q1 - 1)) : NULL;
+	if (q1 == NULL || q2 == NULL) {
+		*cs_r = (struct hk_str){ v, 0 };
+		*data_r = (struct hk_str){ v, n };
+		return;
+	}
+	*cs_r = (struct hk_str){ v, (size_t)(q1 - v) };
+	*data_r = (struct hk_str){ q2 + 1, (size_t)(v + n - q2 - 1) };
+}
+
+static unsigned
+bytes_to_utf8(struct hk_str cs, const char *b, size_t n, struct hk_buf *out)
+{
+	if (cs.len == 0)
+		return rfc2047_decode_raw(b, n, out) & ~(unsigned)HK_MSG_ERR_8BIT_HEADER;
+	return charset_to_utf8(cs.ptr, cs.len, b, n, out) ? 0 : HK_MSG_ERR_CHARSET;
+}
+
+bool
+mime_param_get(const char *v, size_t len, const char *name, struct hk_buf *out, unsigned *errs_r)
+{
+	struct param p, plain, ext;
+	struct param sec[MIME_PARAM_MAX_SECTIONS];
+	bool sec_enc[MIME_PARAM_MAX_SECTIONS];
+	uint64_t have = 0;
+	bool have_plain = false, have_ext = false;
+	size_t nlen = strlen(name);
+	unsigned errs = 0;
+
+	size_t i = params_start(v, len);
+	while (param_next(v, len, &i, &p)) {
+		unsigned n = 0;
+		switch (param_form(p.name, name, nlen, &n)) {
+		case PF_PLAIN:
+			if (!have_plain)
+				plain = p, have_plain = true;
+			break;
+		case PF_EXT:
+			if (!have_ext)
+				ext = p, have_ext = true;
+			break;
+		case PF_SECTION:
+		case PF_SECTION_EXT:
+			if (n < MIME_PARAM_MAX_SECTIONS && !(have & (1ull << n))) {
+				sec[n] = p;
+				sec_enc[n] = param_form(p.name, name, nlen, &n) == PF_SECTION_EXT;
+				have |= 1ull << n;
+			}
+			break;
+		case PF_NONE:
+			break;
+		}
+	}
+
+	struct hk_buf tmp, bytes, csb;
+	buf_init(&tmp);
+	buf_init(&bytes);
+	buf_init(&csb);
+	bool found = true;
+	if (have_ext) {
+		struct hk_str cs, data;
+		param_value(&ext, &tmp);
+		ext_split(tmp.data, tmp.len, &cs, &data);
+		if (!mime_percent_decode(data.ptr, data.len, &bytes))
+			errs |= HK_MSG_ERR_ENCODING;
+		errs |= bytes_to_utf8(cs, bytes.data, bytes.len, out);
+	} else if (have & 1) {
+		bool any_enc = false;
+		for (unsigned k = 0; k < MIME_PARAM_MAX_SECTIONS && (have & (1ull << k)); k++) {
+			buf_reset(&tmp);
+			param_value(&sec[k], &tmp);
+			struct hk_str data = { tmp.data, tmp.len };
+			if (sec_enc[k]) {
+				any_enc = true;
+				if (k == 0) {
+					struct hk_str c;
+					ext_split(tmp.data, tmp.len, &c, &data);
+					buf_add(&csb, c.ptr, c.len); /* tmp is reused below */
+				}
+				if (!mime_percent_decode(data.ptr, data.len, &bytes))
+					errs |= HK_MSG_ERR_ENCODING;
+			} else {
+				buf_add(&bytes, data.ptr, data.len);
+			}
+		}
+		struct hk_str cs = { csb.data ? csb.data : "", csb.len };
+		if (any_enc)
+			errs |= bytes_to_utf8(cs, bytes.data ? bytes.data : "", bytes.len, out);
+		else
+			errs |= rfc2047_decode(bytes.data ? bytes.data : "", bytes.len, out) & ~(unsigned)HK_MSG_ERR_8BIT_HEADER;
+	} else if (have_plain) {
+		param_value(&plain, &tmp);
+		errs |= rfc2047_decode(tmp.data ? tmp.data : "", tmp.len, out) & ~(unsigned)HK_MSG_ERR_8BIT_HEADER;
+	} else {
+		found = false;
+	}
+	buf_fini(&tmp);
+	buf_fini(&bytes);
+	buf_fini(&csb);
+	if (errs_r)
+		*errs_r |= errs;
+	return found;
+}

@@ -1,0 +1,39 @@
+/*
+ * mime_param.h - Content-Type / Content-Disposition values: the media type,
+ * the disposition token and parameters, with RFC 2231 (name*=charset'lang'
+ * %XX, name*0*= ... continuations) and RFC 2047 inside quoted values (what
+ * Outlook writes), and raw 8-bit filenames read in a guessed charset.
+ *
+ * Input is one unfolded header value; nothing is allocated but in the
+ * caller's buffer.
+ */
+#ifndef HK_MIME_PARAM_H
+#define HK_MIME_PARAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+#define MIME_PARAM_MAX_SECTIONS 64 /* RFC 2231 continuations honoured (name*0 .. name*63) */
+
+/* "type/subtype" at the start of a Content-Type value, as slices of v in
+ * the case written; false when there is no type/subtype pair. */
+bool mime_param_type(const char *v, size_t len, struct hk_str *type_r, struct hk_str *subtype_r);
+
+/* The first token of a value (disposition type, transfer encoding), as a
+ * slice of v; empty when there is none. */
+struct hk_str mime_param_token(const char *v, size_t len);
+
+/* Appends the value of parameter `name` as written: quotes and
+ * backslash escapes removed, nothing decoded (boundary, charset). Returns
+ * false when the parameter is absent. */
+bool mime_param_raw(const char *v, size_t len, const char *name, struct hk_buf *out);
+
+/* Appends the decoded UTF-8 value of parameter `name`: RFC 2231 forms win
+ * over the plain one, continuations are joined before the charset is
+ * applied, and plain values are RFC 2047 decoded. *errs_r gets
+ * HK_MSG_ERR_* flags for damaged input. Returns false when absent. */
+bool mime_param_get(const char *v, size_t len, const char *name, struct hk_buf *out, unsigned *errs_r);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * cli.h - the subcommands of the `hikyaku` program and what they share.
+ */
+#ifndef HK_CLI_H
+#define HK_CLI_H
+
+#include <stdbool.h>
+
+#include "compile.h"
+
+int cmd_check(int argc, char **argv);
+int cmd_test(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_disasm(int argc, char **argv);
+int cmd_fmt(int argc, char **argv);
+
+/* Common options: --layer, --stdlib, --owner. Returns true when argv[*i]
+ * was one of them (and consumed its value). */
+bool cli_common_option(int argc, char **argv, int *i, struct hk_compile_opts *o, bool *layer_set, int *err);
+/* The layer a file's name suggests: personal.hk, settings.hk, domain.hk,
+ * anything else is operator. */
+enum hk_layer cli_layer_for_path(const char *path);
+bool cli_color(void);
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
