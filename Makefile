@@ -38,7 +38,8 @@ ifeq ($(DEBUG),1)
 FLAVOUR := $(FLAVOUR)-debug
 endif
 
-B       := build/$(FLAVOUR)
+BUILD_DIR ?= build/$(FLAVOUR)
+B       := $(BUILD_DIR)
 GEN     := build/gen
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -62,11 +63,11 @@ UNIT_BIN    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 .PHONY: all run test check deps deps-test clean golden-update fuzz fuzz-replay bench
 .DEFAULT_GOAL := all
 
-all: $(HIKYAKU) build/hikyaku
+all: $(HIKYAKU) $(if $(filter build/default,$(B)),build/hikyaku)
 
 # A stable path to the binary of the last plain build, for scripts and docs.
 build/hikyaku: $(HIKYAKU)
-	@ln -sf $(FLAVOUR)/hikyaku $@
+	@ln -sf $(patsubst build/%,%,$(HIKYAKU)) $@
 
 deps:
 	@scripts/install-deps.sh build
@@ -74,7 +75,7 @@ deps-test:
 	@scripts/install-deps.sh test
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@scripts/run-demo.sh $(HIKYAKU)
 
 test: deps-test

@@ -82,7 +82,9 @@ unit_from(unsigned file, const struct hk_compile_opts *opts, struct diag *d)
 		return u;
 	}
 	u->root = parse_file(&u->arena, d, file, opts->want_comments ? &u->comments : NULL, &u->ncomments);
-	if (d->errors == 0)
+	/* Sema runs after syntax errors too (error recovery left whole rules
+	 * in the tree), so one run reports the mistakes of every rule. */
+	if (!d->overflow)
 		sema_check_unit(u);
 	return u;
 }

@@ -174,13 +174,39 @@ diag_format(const struct diag *d, const struct diag_msg *m, struct hk_buf *out, 
 	buf_addc(out, '\n');
 }
 
+/* Messages are printed in source order (file, line, column), whatever
+ * order the passes found them in; insertion sort keeps it stable. */
+static size_t *
+sorted_order(const struct diag *d)
+{
+	size_t *ord = xmalloc((d->nmsgs ? d->nmsgs : 1) * sizeof(*ord));
+	for (size_t i = 0; i < d->nmsgs; i++) {
+		const struct diag_msg *m = &d->msgs[i];
+		size_t j = i;
+		while (j > 0) {
+			const struct diag_msg *p = &d->msgs[ord[j - 1]];
+			bool after = !p->has_loc ? false : !m->has_loc ? true
+			    : p->loc.file != m->loc.file ? p->loc.file > m->loc.file
+			    : p->loc.line != m->loc.line ? p->loc.line > m->loc.line : p->loc.col > m->loc.col;
+			if (!after)
+				break;
+			ord[j] = ord[j - 1];
+			j--;
+		}
+		ord[j] = i;
+	}
+	return ord;
+}
+
 void
 diag_print(const struct diag *d, FILE *out, bool color)
 {
 	struct hk_buf b;
 	buf_init(&b);
+	size_t *ord = sorted_order(d);
 	for (size_t i = 0; i < d->nmsgs; i++)
-		diag_format(d, &d->msgs[i], &b, color);
+		diag_format(d, &d->msgs[ord[i]], &b, color);
+	free(ord);
 	if (d->overflow)
 		buf_printf(&b, "hikyaku: too many errors (%u), stopping\n", d->errors);
 	if (b.len)

@@ -56,11 +56,28 @@ static struct ast *mk_cmp(struct parse_ctx *ctx, int op, struct ast *a, struct a
 %syntax_error {
 	(void)yymajor;
 	ctx->failed = true;
-	if (TOKEN.type == 0)
-		diag_error(ctx->diag, ctx->last.loc, "syntax", "unexpected end of file (a '{' is not closed?)");
-	else
-		diag_error(ctx->diag, TOKEN.loc, "syntax", "unexpected %s '%.*s'", lexer_token_name(TOKEN.type),
-		    TOKEN.type == TK_NL ? 0 : (int)(TOKEN.len > 40 ? 40 : TOKEN.len), TOKEN.ptr);
+	if (TOKEN.type == 0) {
+		if (ctx->nopen > 0)
+			diag_error(ctx->diag, ctx->open[ctx->nopen > PARSE_MAX_OPEN ? PARSE_MAX_OPEN - 1 : ctx->nopen - 1], "syntax",
+			    "this '{' is never closed (the file ends first)");
+		else
+			diag_error(ctx->diag, ctx->last.loc, "syntax", "unexpected end of file");
+	} else if (ctx->last.type == TK_IDENT && ctx->last.loc.line == TOKEN.loc.line &&
+	    (TOKEN.type == TK_STRING || TOKEN.type == TK_IDENT || TOKEN.type == TK_NUMBER)) {
+		const char *sg = sema_suggest_word((struct hk_str){ ctx->last.ptr, ctx->last.len });
+		if (sg)
+			diag_error(ctx->diag, ctx->last.loc, "syntax", "unknown word '%.*s'; did you mean '%s'?", (int)ctx->last.len,
+			    ctx->last.ptr, sg);
+		else
+			diag_error(ctx->diag, ctx->last.loc, "syntax", "unknown word '%.*s' before %s", (int)ctx->last.len,
+			    ctx->last.ptr, lexer_token_name(TOKEN.type));
+	} else if (TOKEN.type == TK_NL) {
+		diag_error(ctx->diag, ctx->last.loc, "syntax", "unexpected end of line after '%.*s'",
+		    (int)(ctx->last.len > 40 ? 40 : ctx->last.len), ctx->last.ptr);
+	} else {
+		diag_error(ctx->diag, TOKEN.loc, "syntax", "%s '%.*s' is not expected here", lexer_token_name(TOKEN.type),
+		    (int)(TOKEN.len > 40 ? 40 : TOKEN.len), TOKEN.ptr);
+	}
 }
 %stack_overflow {
 	ctx->failed = true;

@@ -87,12 +87,12 @@ lexer_token_name(int type)
 			return keywords[i].word;
 	switch (type) {
 	case 0: return "end of file";
-	case TK_IDENT: return "a name";
-	case TK_STRING: return "a string";
-	case TK_NUMBER: return "a number";
-	case TK_SIZE: return "a size";
-	case TK_DURATION: return "a duration";
-	case TK_REGEX: return "a regex";
+	case TK_IDENT: return "name";
+	case TK_STRING: return "string";
+	case TK_NUMBER: return "number";
+	case TK_SIZE: return "size";
+	case TK_DURATION: return "duration";
+	case TK_REGEX: return "regex";
 	case TK_LBRACE: return "'{'";
 	case TK_RBRACE: return "'}'";
 	case TK_LPAREN: return "'('";
@@ -109,7 +109,7 @@ lexer_token_name(int type)
 	case TK_GT: return "'>'";
 	case TK_GE: return "'>='";
 	case TK_NL: return "end of line";
-	default: return "a token";
+	default: return "token";
 	}
 }
 

@@ -329,6 +329,13 @@ parse_file(struct arena *a, struct diag *d, unsigned file, struct comment **comm
 				if (t.ptr[i] == '\n')
 					prev_line++;
 		}
+		if (t.type == TK_LBRACE) {
+			if (ctx.nopen < PARSE_MAX_OPEN)
+				ctx.open[ctx.nopen] = t.loc;
+			ctx.nopen++;
+		} else if (t.type == TK_RBRACE && ctx.nopen > 0) {
+			ctx.nopen--;
+		}
 		hkParse(p, t.type, t, &ctx);
 		if (t.type != 0)
 			ctx.last = t;

@@ -8,7 +8,8 @@
 #include "ast.h"
 #include "lexer.h"
 
-#define HK_MAX_NESTING 64 /* parser stack / block nesting before "too deep" */
+#define HK_MAX_NESTING 64
+#define PARSE_MAX_OPEN 64 /* parser stack / block nesting before "too deep" */
 
 struct parse_ctx {
 	struct arena *arena;
@@ -17,7 +18,12 @@ struct parse_ctx {
 	struct ast *root;
 	bool failed;       /* a syntax error was reported */
 	struct token last; /* last token fed, for end-of-file errors */
+	struct loc open[PARSE_MAX_OPEN]; /* where the unclosed '{' are */
+	unsigned nopen;
 };
+
+/* Suggests a known word close to `w` (keywords, fields), or NULL. */
+const char *sema_suggest_word(struct hk_str w);
 
 /* Parses file `file` of the diag sink. Returns the AST_FILE root (possibly
  * partial on errors: check diag->errors). If comments_r is not NULL, the

@@ -67,6 +67,7 @@ struct sema {
 	/* per-stage state for the linter */
 	unsigned forward_count;
 	struct loc first_forward;
+	bool forward_warned;
 };
 
 static bool
@@ -151,6 +152,18 @@ suggest_name(struct sema *s, struct hk_str word)
 	static const char *const extra[] = { "attachment", "attachments", "envelope", "client", "auth", "plan", NULL };
 	for (int i = 0; extra[i]; i++)
 		suggest_try(&sg, word, extra[i]);
+	return sg.best;
+}
+
+const char *
+sema_suggest_word(struct hk_str w)
+{
+	struct suggest sg = { NULL, 0 };
+	for (int i = 0; i < FIELD_COUNT; i++)
+		if (strchr(hk_fields[i].name, '.') == NULL)
+			suggest_try(&sg, w, hk_fields[i].name);
+	for (int i = 0; keyword_list[i]; i++)
+		suggest_try(&sg, w, keyword_list[i]);
 	return sg.best;
 }
 
@@ -537,7 +550,8 @@ check_cmp(struct sema *s, struct ast *n)
 	int field = value_field(n->a);
 	enum sem_type rt;
 	if (lt == TY_ENUM && field >= 0) {
-		if (!enum_value(s, field, n->b) && n->b->kind != AST_STR)
+		bool bare = n->b->kind == AST_NAME || n->b->kind == AST_STR || n->b->kind == AST_LIST;
+		if (!enum_value(s, field, n->b) && !bare)
 			check_expr(s, n->b);
 		rt = n->b->type;
 		if (n->op != CMP_IS && n->op != CMP_IN) {
@@ -917,7 +931,7 @@ check_action(struct sema *s, struct ast *n)
 			if (s->forward_count == 0)
 				s->first_forward = n->loc;
 			s->forward_count += count;
-			if (count > HK_MAX_FORWARDS)
+			if (count > HK_MAX_FORWARDS && (s->forward_warned = true))
 				diag_warning(s->d, n->loc, "forward-limit", "%u forward targets; at most %d are used per address, the rest are dropped",
 				    count, HK_MAX_FORWARDS);
 		} else {
@@ -1205,6 +1219,7 @@ check_stage(struct sema *s, int stage)
 		return;
 	s->stage = stage;
 	s->forward_count = 0;
+	s->forward_warned = false;
 	struct rule_summary *sum = xcalloc(v->n, sizeof(*sum));
 	size_t nsum = 0;
 	bool warned_unreachable = false;
@@ -1260,7 +1275,7 @@ check_stage(struct sema *s, int stage)
 		sum[nsum].term_word = f.term_word;
 		nsum++;
 	}
-	if (s->forward_count > HK_MAX_FORWARDS)
+	if (s->forward_count > HK_MAX_FORWARDS && !s->forward_warned)
 		diag_warning(s->d, s->first_forward, "forward-limit", "this script forwards to %u addresses; at most %d are used per address",
 		    s->forward_count, HK_MAX_FORWARDS);
 	free(sum);

@@ -106,17 +106,24 @@ lex_next(struct lexer *lx)
 	const char *s = lx->s;
 	char c = s[lx->i];
 	if (c == '"') {
-		size_t st = ++lx->i;
-		while (lx->i < lx->len && s[lx->i] != '"') {
-			if (s[lx->i] == '\\' && lx->i + 1 < lx->len)
-				lx->i++;
+		size_t st = lx->i + 1, j = st;
+		while (j < lx->len && s[j] != '"') {
+			if (s[j] == '\\' && j + 1 < lx->len)
+				j++;
+			j++;
+		}
+		if (j >= lx->len) {
+			/* unterminated: drop the quote mark and read on, rather
+			 * than let it swallow the rest of the list */
 			lx->i++;
+			struct tok u = lex_next(lx);
+			u.ws = true;
+			return u;
 		}
 		t.type = T_QSTR;
 		t.p = s + st;
-		t.n = lx->i - st;
-		if (lx->i < lx->len)
-			lx->i++;
+		t.n = j - st;
+		lx->i = j + 1;
 		return t;
 	}
 	if (c == '[') {
@@ -255,6 +262,8 @@ emit(struct ctx *cx, const struct tok *d, size_t dn, const struct tok *v, size_t
 
 	buf_reset(&cx->local);
 	buf_reset(&cx->domain);
+	if (!word)
+		at = n = 0; /* only punctuation: no address, maybe a name */
 	for (size_t i = 0; i < at; i++) {
 		if (at == n && i > 0 && v[i].ws)
 			buf_addc(&cx->local, ' '); /* "John Smith": no '@', keep the words apart */
