@@ -138,13 +138,22 @@ $(FUZZ_B)/obj/%.o: %.c | $(GEN)/lang/grammar.h
 $(FUZZ_B)/obj/gen/%.o: $(GEN)/%.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
-$(FUZZ_B)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+$(FUZZ_B)/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
 # make fuzz [FUZZ_TIME=seconds]: runs every target for FUZZ_TIME seconds and
 # stores any crash under tests/fuzz/crashes/<target>/ for make test to replay.
 fuzz: $(FUZZ_BIN)
 	@tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_TIME)
+
+# make fuzz-replay: the same targets built with $(CC) (no clang needed) and
+# tests/fuzz/replay_main.c into $(B)/fuzz-replay/, for tests/fuzz/replay.sh
+# (make check) to run every stored crash and corpus file through.
+FUZZ_REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz-replay/%,$(FUZZ_SRC))
+fuzz-replay: $(FUZZ_REPLAY_BIN)
+$(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(wildcard tests/fuzz/*.h) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -include tests/fuzz/fuzz_target.h -o $@ $< tests/fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LIBS)
 
 # --- benchmarks -----------------------------------------------------------------
 bench: $(HIKYAKU)

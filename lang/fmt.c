@@ -20,7 +20,30 @@ struct fmt {
 	const struct comment *comments;
 	size_t ncomments, next;
 	int indent;
+	unsigned last_line;  /* last source line emitted */
+	bool block_start;    /* just opened a block: no blank line here */
+	int in_condition;    /* lists inside conditions stay on one line */
 };
+
+static unsigned last_line(const struct ast *n, int depth);
+
+/* One blank line where the source had one or more between what was
+ * emitted last and `line`, except right after an opening brace. */
+static void
+gap(struct fmt *f, unsigned line)
+{
+	if (f->last_line && !f->block_start && line > f->last_line + 1 && f->out->len >= 2 &&
+	    !(f->out->data[f->out->len - 1] == '\n' && f->out->data[f->out->len - 2] == '\n'))
+		buf_addc(f->out, '\n');
+}
+
+static void
+emitted(struct fmt *f, unsigned line)
+{
+	if (line > f->last_line)
+		f->last_line = line;
+	f->block_start = false;
+}
 
 static void
 put_indent(struct fmt *f)
@@ -35,10 +58,14 @@ flush_comments(struct fmt *f, unsigned line)
 {
 	while (f->next < f->ncomments && f->comments[f->next].line < line) {
 		const struct comment *c = &f->comments[f->next++];
+		gap(f, c->line);
 		put_indent(f);
 		buf_add(f->out, c->text.ptr, c->text.len);
 		buf_addc(f->out, '\n');
+		emitted(f, c->line);
 	}
+	if (line != UINT32_MAX)
+		gap(f, line);
 }
 
 /* Ends an output line that came from source line `line`, keeping a
@@ -52,6 +79,15 @@ end_line(struct fmt *f, unsigned line)
 		f->next++;
 	}
 	buf_addc(f->out, '\n');
+	emitted(f, line);
+}
+
+/* Ends a line that opens a block. */
+static void
+open_line(struct fmt *f, unsigned line)
+{
+	end_line(f, line);
+	f->block_start = true;
 }
 
 static void put_value(struct fmt *f, const struct ast *n);
@@ -131,7 +167,7 @@ put_value(struct fmt *f, const struct ast *n)
 		const char *line_start = f->out->data + mark;
 		while (line_start > f->out->data && line_start[-1] != '\n')
 			line_start--;
-		if ((size_t)(f->out->data + f->out->len - line_start) <= FMT_WIDTH || n->list == NULL)
+		if ((size_t)(f->out->data + f->out->len - line_start) <= FMT_WIDTH || n->list == NULL || f->in_condition)
 			break;
 		f->out->len = mark;
 		buf_adds(f->out, "[\n");
@@ -180,6 +216,7 @@ put_expr(struct fmt *f, const struct ast *n)
 		put_expr(f, n->a);
 		break;
 	case AST_CMP: {
+		f->in_condition++;
 		put_value(f, n->a);
 		const char *op;
 		switch (n->op) {
@@ -193,6 +230,7 @@ put_expr(struct fmt *f, const struct ast *n)
 		else
 			buf_printf(f->out, " %s ", ast_cmp_name(n->op));
 		put_value(f, n->b);
+		f->in_condition--;
 		break;
 	}
 	default:
@@ -273,7 +311,7 @@ put_if(struct fmt *f, const struct ast *n)
 	buf_adds(f->out, "if ");
 	put_expr(f, n->a);
 	buf_adds(f->out, " {");
-	end_line(f, n->loc.line);
+	open_line(f, n->loc.line);
 	f->indent++;
 	put_stmts(f, n->list, n->loc.line);
 	unsigned then_end = (unsigned)n->str2.len;
@@ -291,7 +329,7 @@ put_if(struct fmt *f, const struct ast *n)
 		return;
 	}
 	buf_addc(f->out, '{');
-	end_line(f, n->b->loc.line);
+	open_line(f, n->b->loc.line);
 	f->indent++;
 	put_stmts(f, n->b->list, n->b->loc.line);
 	flush_comments(f, n->b->end_line);
@@ -312,23 +350,34 @@ put_stmt(struct fmt *f, const struct ast *n)
 	}
 	put_action(f, n);
 	end_line(f, n->loc.line);
+	emitted(f, last_line(n, 0));
 }
 
-/* Keeps one blank line where the source had one or more. */
-static void
-blank_between(struct fmt *f, const struct ast *prev, const struct ast *n)
+/* The last source line a node spans (multi-line strings included). */
+static unsigned
+last_line(const struct ast *n, int depth)
 {
-	unsigned from = prev->end_line;
-	unsigned to = n->loc.line;
-	/* comments in between count as content */
-	unsigned first = to;
-	for (size_t i = f->next; i < f->ncomments && f->comments[i].line < to; i++)
-		if (f->comments[i].line > from) {
-			first = f->comments[i].line;
-			break;
+	unsigned l = n->end_line > n->loc.line ? n->end_line : n->loc.line;
+	if (depth > 64)
+		return l;
+	const struct ast *kids[] = { n->a, n->b };
+	for (int i = 0; i < 2; i++)
+		if (kids[i]) {
+			unsigned k = last_line(kids[i], depth + 1);
+			if (k > l)
+				l = k;
 		}
-	if (first > from + 1)
-		buf_addc(f->out, '\n');
+	for (const struct ast *c = n->list; c; c = c->next) {
+		unsigned k = last_line(c, depth + 1);
+		if (k > l)
+			l = k;
+	}
+	for (const struct ast *c = n->opts; c; c = c->next) {
+		unsigned k = last_line(c, depth + 1);
+		if (k > l)
+			l = k;
+	}
+	return l;
 }
 
 static void
@@ -351,7 +400,7 @@ put_rule(struct fmt *f, const struct ast *r)
 		return;
 	}
 	buf_adds(f->out, " {");
-	end_line(f, r->loc.line);
+	open_line(f, r->loc.line);
 	f->indent++;
 	put_stmts(f, r->list, r->loc.line);
 	flush_comments(f, r->end_line);
@@ -365,15 +414,11 @@ static void
 put_stmts(struct fmt *f, const struct ast *list, unsigned parent_line)
 {
 	(void)parent_line;
-	const struct ast *prev = NULL;
 	for (const struct ast *n = list; n; n = n->next) {
-		if (prev)
-			blank_between(f, prev, n);
 		if (n->kind == AST_RULE)
 			put_rule(f, n);
 		else
 			put_stmt(f, n);
-		prev = n;
 	}
 }
 
@@ -383,12 +428,9 @@ put_test(struct fmt *f, const struct ast *t)
 	buf_adds(f->out, "test ");
 	put_string(f, t->a);
 	buf_adds(f->out, " {");
-	end_line(f, t->loc.line);
+	open_line(f, t->loc.line);
 	f->indent++;
-	const struct ast *prev = NULL;
 	for (const struct ast *s = t->list; s; s = s->next) {
-		if (prev)
-			blank_between(f, prev, s);
 		flush_comments(f, s->loc.line);
 		put_indent(f);
 		if (s->kind == AST_EXPECT) {
@@ -406,7 +448,7 @@ put_test(struct fmt *f, const struct ast *t)
 			}
 		}
 		end_line(f, s->loc.line);
-		prev = s;
+		emitted(f, last_line(s, 0));
 	}
 	flush_comments(f, t->end_line);
 	f->indent--;
@@ -417,16 +459,12 @@ put_test(struct fmt *f, const struct ast *t)
 void
 fmt_unit(const struct hk_unit *u, struct hk_buf *out)
 {
-	struct fmt f = { out, u->comments, u->ncomments, 0, 0 };
+	struct fmt f = { out, u->comments, u->ncomments, 0, 0, 0, false, 0 };
 	const struct ast *prev = NULL;
 	for (const struct ast *it = u->root->list; it; it = it->next) {
-		if (prev) {
-			bool same_group = (prev->kind == AST_IMPORT || prev->kind == AST_CONST) && prev->kind == it->kind;
-			if (!same_group)
-				buf_addc(out, '\n');
-			else
-				blank_between(&f, prev, it);
-		}
+		/* blocks and groups of imports and consts are set apart */
+		if (prev && !((prev->kind == AST_IMPORT || prev->kind == AST_CONST) && prev->kind == it->kind))
+			f.last_line = 0, buf_addc(out, '\n');
 		flush_comments(&f, it->loc.line);
 		switch (it->kind) {
 		case AST_IMPORT:
@@ -440,12 +478,13 @@ fmt_unit(const struct hk_unit *u, struct hk_buf *out)
 			buf_adds(out, " = ");
 			put_expr(&f, it->a);
 			end_line(&f, it->loc.line);
+			emitted(&f, last_line(it->a, 0));
 			break;
 		case AST_ON:
 			buf_adds(out, "on ");
 			buf_add(out, it->str.ptr, it->str.len);
 			buf_adds(out, " {");
-			end_line(&f, it->loc.line);
+			open_line(&f, it->loc.line);
 			f.indent++;
 			put_stmts(&f, it->list, it->loc.line);
 			flush_comments(&f, it->end_line);

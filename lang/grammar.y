@@ -75,8 +75,13 @@ static struct ast *mk_cmp(struct parse_ctx *ctx, int op, struct ast *a, struct a
 		diag_error(ctx->diag, ctx->last.loc, "syntax", "unexpected end of line after '%.*s'",
 		    (int)(ctx->last.len > 40 ? 40 : ctx->last.len), ctx->last.ptr);
 	} else {
-		diag_error(ctx->diag, TOKEN.loc, "syntax", "%s '%.*s' is not expected here", lexer_token_name(TOKEN.type),
-		    (int)(TOKEN.len > 40 ? 40 : TOKEN.len), TOKEN.ptr);
+		const char *what = lexer_token_name(TOKEN.type);
+		if (strncmp(what, TOKEN.ptr, TOKEN.len) == 0 || what[0] == '\'')
+			diag_error(ctx->diag, TOKEN.loc, "syntax", "'%.*s' is not expected here", (int)(TOKEN.len > 40 ? 40 : TOKEN.len),
+			    TOKEN.ptr);
+		else
+			diag_error(ctx->diag, TOKEN.loc, "syntax", "%s '%.*s' is not expected here", what,
+			    (int)(TOKEN.len > 40 ? 40 : TOKEN.len), TOKEN.ptr);
 	}
 }
 %stack_overflow {

@@ -114,6 +114,9 @@ parse_string(struct parse_ctx *ctx, const struct token *t)
 {
 	struct ast *n = ast_new(ctx->arena, AST_STR, t->loc);
 	n->str2 = arena_str(ctx->arena, t->ptr, t->len); /* source spelling, for fmt */
+	for (size_t i = 0; i < t->len; i++)
+		if (t->ptr[i] == '\n')
+			n->end_line++;
 	const char *body;
 	size_t blen;
 	struct hk_buf raw;

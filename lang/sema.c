@@ -305,15 +305,17 @@ resolve_name(struct sema *s, struct ast *n)
 	size_t len = path_join(n, name, sizeof(name), 16);
 	struct hk_str whole = { name, len };
 	const char *sg = suggest_name(s, n->list ? whole : n->str);
+	if (sg && strlen(sg) == len && memcmp(sg, name, len) == 0)
+		sg = NULL;
 	if (len == 0)
 		diag_error(s->d, n->loc, "unknown-name", "name too long");
-	else if (sg)
-		diag_error(s->d, n->loc, "unknown-name", "unknown name '%s'; did you mean '%s'?", name, sg);
-	else if (hk_streq(n->str, "envelope") || hk_streq(n->str, "client") || hk_streq(n->str, "auth") ||
-	    hk_streq(n->str, "plan"))
+	else if (n->list == NULL && (hk_streq(n->str, "envelope") || hk_streq(n->str, "client") || hk_streq(n->str, "auth") ||
+	    hk_streq(n->str, "plan")))
 		diag_error(s->d, n->loc, "unknown-name", "'%s' needs a part, e.g. %s", name,
 		    hk_streq(n->str, "envelope") ? "envelope.from" : hk_streq(n->str, "client") ? "client.ip"
 		    : hk_streq(n->str, "auth") ? "auth.user" : "plan.name");
+	else if (sg)
+		diag_error(s->d, n->loc, "unknown-name", "unknown name '%s'; did you mean '%s'?", name, sg);
 	else
 		diag_error(s->d, n->loc, "unknown-name", "unknown name '%s'", name);
 	return false;
