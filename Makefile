@@ -124,7 +124,7 @@ $(B)/tests/%: tests/unit/%.c $(LIB)
 
 # --- fuzzing (clang libFuzzer) ------------------------------------------------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_B   := build/fuzz
+FUZZ_B   ?= build/fuzz
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
                $(patsubst $(GEN)/%.c,$(FUZZ_B)/obj/gen/%.o,$(GEN_SRC))

@@ -652,8 +652,11 @@ charset_guess(const char *s, size_t len)
 			i++;
 		}
 	}
+	/* Valid both ways happens to EUC text (its bytes also read as CP932
+	 * half-width katakana and E0-FC pairs), rarely to real CP932 text,
+	 * which uses lead bytes 81-9F: half-width katakana weigh for EUC. */
 	if (sj_bad == 0 && euc_bad == 0)
-		return euc_kana * 2 > sj_kana * 2 + sj_half ? "EUC-JP" : "CP932";
+		return euc_kana * 2 + sj_half > sj_kana * 2 ? "EUC-JP" : "CP932";
 	if (sj_bad == 0 && sj_kana > 0)
 		return "CP932";
 	if (euc_bad == 0 && euc_kana > 0)
