@@ -131,6 +131,8 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -Ibuild/gen/lang \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS)
 FUZZ_TIME ?= 60
+# the objects are shared by every target: keep them between builds
+.SECONDARY: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_B)/obj/%.o: %.c | $(GEN)/lang/grammar.h
 	@mkdir -p $(@D)

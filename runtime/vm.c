@@ -968,3 +968,18 @@ out:
 	arena_fini(&r.scratch);
 	return status;
 }
+
+enum hk_vm_status
+hk_vm_run_layers(struct hk_program *const *progs, size_t n, int stage, struct hk_message *msg, const struct hk_env *env,
+    struct hk_result *res, const struct hk_trace *trace)
+{
+	enum hk_vm_status st = HK_VM_NOCODE;
+	for (size_t i = 0; i < n && !res->stopped; i++) {
+		struct hk_vm_limits lim;
+		hk_vm_limits_for_layer(&lim, progs[i]->layer);
+		enum hk_vm_status s = hk_vm_run(progs[i], stage, msg, env, res, &lim, trace);
+		if (s != HK_VM_NOCODE)
+			st = s;
+	}
+	return st;
+}

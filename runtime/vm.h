@@ -84,6 +84,13 @@ struct hk_trace {
 enum hk_vm_status hk_vm_run(const struct hk_program *p, int stage, struct hk_message *msg, const struct hk_env *env,
     struct hk_result *res, const struct hk_vm_limits *lim, const struct hk_trace *trace);
 
+/* Runs one stage of every layer in order (operator, domain, panel,
+ * personal), each with its layer's budgets, into one result; a `stop`
+ * (or refuse/tempfail) ends the remaining layers. Returns the status of
+ * the last layer that ran. */
+enum hk_vm_status hk_vm_run_layers(struct hk_program *const *progs, size_t n, int stage, struct hk_message *msg,
+    const struct hk_env *env, struct hk_result *res, const struct hk_trace *trace);
+
 /* The final decision for one recipient. */
 struct hk_final {
 	struct hk_action *acts; /* in arena of the result; suppressed ones have a reason */

@@ -22,9 +22,16 @@
 
 #define HK_MAX_MESSAGE_FILE (64u << 20)
 
+#define MAX_LAYERS 8
+
 struct tester {
-	struct hk_unit *u;
+	struct hk_unit *u;       /* the file under test (the last layer) */
 	struct hk_program *prog;
+	/* layers run before it (--before FILE), then prog */
+	struct hk_unit *units[MAX_LAYERS];
+	struct diag diags[MAX_LAYERS];
+	struct hk_program *progs[MAX_LAYERS];
+	size_t nlayers;
 	bool trace, json;
 	struct hk_buf tracebuf;   /* text trace of the current run */
 	json_t *jtrace;           /* JSON trace of the current run */
@@ -34,6 +41,16 @@ struct tester {
 };
 
 /* --- trace ------------------------------------------------------------------ */
+
+/* The unit a program was compiled from (for source lines in traces). */
+static const struct hk_unit *
+unit_of(const struct tester *t, const struct hk_program *p)
+{
+	for (size_t i = 0; i < t->nlayers; i++)
+		if (t->progs[i] == p)
+			return t->units[i];
+	return t->u;
+}
 
 static struct hk_str
 source_line(const struct hk_unit *u, unsigned file, unsigned line)
@@ -77,11 +94,12 @@ tr_test(void *ctx, const struct hk_program *p, uint32_t pc, bool result)
 	const struct hk_line_info *li = hk_program_line(p, pc);
 	if (li == NULL)
 		return;
-	struct hk_str src = source_line(t->u, li->file, li->line);
+	const struct hk_unit *u = unit_of(t, p);
+	struct hk_str src = source_line(u, li->file, li->line);
 	/* from the test's column to the end of the line */
 	const char *line_start = src.ptr;
-	if (li->file < t->u->diag->nfiles) {
-		const struct src_file *sf = &t->u->diag->files[li->file];
+	if (li->file < u->diag->nfiles) {
+		const struct src_file *sf = &u->diag->files[li->file];
 		const char *q = src.ptr;
 		while (q > sf->text && q[-1] != '\n')
 			q--;
@@ -92,6 +110,9 @@ tr_test(void *ctx, const struct hk_program *p, uint32_t pc, bool result)
 		src.ptr += skip;
 		src.len -= skip;
 	}
+	/* a rule's condition line ends with its opening brace */
+	while (src.len && (src.ptr[src.len - 1] == '{' || src.ptr[src.len - 1] == ' '))
+		src.len--;
 	const struct hk_file_info *f = &p->files[li->file];
 	if (t->json) {
 		json_array_append_new(t->jtrace, json_pack("{s:s, s:s%, s:i, s:i, s:s%, s:b}", "event", "test", "file",
@@ -111,7 +132,7 @@ tr_action(void *ctx, const struct hk_program *p, uint32_t pc, const struct hk_ac
 	if (li == NULL || t->json)
 		return;
 	const struct hk_file_info *f = &p->files[li->file];
-	struct hk_str src = source_line(t->u, li->file, li->line);
+	struct hk_str src = source_line(unit_of(t, p), li->file, li->line);
 	(void)a;
 	buf_printf(&t->tracebuf, "#     %.*s:%u:%u action: %.*s\n", (int)f->len, p->strpool + f->off, li->line, li->col,
 	    (int)src.len, src.ptr);
@@ -134,12 +155,11 @@ static enum hk_vm_status
 run_stage(struct tester *t, int stage, struct hk_message *msg, struct hk_env *env, struct hk_result *res, struct hk_final *fin)
 {
 	struct hk_trace tr = { t, tr_rule, tr_test, tr_action };
-	struct hk_vm_limits lim;
-	hk_vm_limits_for_layer(&lim, t->prog->layer);
 	env->stage = stage;
 	hk_result_init(res);
 	buf_reset(&t->tracebuf);
-	enum hk_vm_status st = hk_vm_run(t->prog, stage, msg, env, res, &lim, t->trace ? &tr : NULL);
+	t->progs[t->nlayers] = t->prog;
+	enum hk_vm_status st = hk_vm_run_layers(t->progs, t->nlayers + 1, stage, msg, env, res, t->trace ? &tr : NULL);
 	struct hk_policy pol = { t, replied_recently };
 	hk_result_finalize(res, msg, env, &pol, fin);
 	return st;
@@ -257,7 +277,10 @@ dry_run(struct tester *t, const char *path, const struct msg_opts *mo, json_t *j
 	for (size_t i = 0; i < nrcpt; i++)
 		rcpt_ok[i] = true;
 	for (int st = first; st <= last && !refused; st++) {
-		if (t->prog->entry[st] == HK_NO_ENTRY && mo->stage < 0 && st != STAGE_DELIVER)
+		bool any = false;
+		for (size_t l = 0; l < t->nlayers; l++)
+			any |= t->progs[l]->entry[st] != HK_NO_ENTRY;
+		if (!any && t->prog->entry[st] == HK_NO_ENTRY && mo->stage < 0 && st != STAGE_DELIVER)
 			continue;
 		bool per_rcpt = st == STAGE_RCPT || st == STAGE_DELIVER || st == STAGE_RETENTION;
 		size_t runs = per_rcpt ? nrcpt : 1;
@@ -646,6 +669,28 @@ cmd_test(int argc, char **argv)
 			t.trace = true;
 		} else if (strcmp(a, "--json") == 0) {
 			t.json = true;
+		} else if (strcmp(a, "--before") == 0) {
+			if (i + 1 >= argc) {
+				cli_usage_error("--before needs a rule FILE");
+				goto out;
+			}
+			if (t.nlayers >= MAX_LAYERS - 1) {
+				cli_usage_error("at most %d --before files", MAX_LAYERS - 1);
+				goto out;
+			}
+			const char *lf = argv[++i];
+			struct hk_compile_opts lo = o;
+			lo.layer = cli_layer_for_path(lf);
+			size_t k = t.nlayers++;
+			diag_init(&t.diags[k]);
+			t.units[k] = hk_unit_load(lf, &lo, &t.diags[k]);
+			if (t.units[k] && t.diags[k].errors == 0)
+				t.progs[k] = hk_unit_codegen(t.units[k]);
+			if (t.diags[k].errors || t.progs[k] == NULL) {
+				diag_print(&t.diags[k], stderr, cli_color());
+				rc = 1;
+				goto out;
+			}
 		} else if ((strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0 || strcmp(a, "--spf") == 0 || strcmp(a, "--stage") == 0)) {
 			if (i + 1 >= argc) {
 				cli_usage_error("%s needs a value", a);
@@ -738,6 +783,11 @@ done:
 	hk_unit_free(&t.u);
 	diag_fini(&d);
 out:
+	for (size_t k = 0; k < t.nlayers; k++) {
+		hk_program_unref(&t.progs[k]);
+		hk_unit_free(&t.units[k]);
+		diag_fini(&t.diags[k]);
+	}
 	buf_fini(&t.tracebuf);
 	free(mo.to);
 	free(msgs);
