@@ -20,9 +20,9 @@
  * stack holds the expanded multiparts whose close delimiter has not been
  * seen, innermost last; each is cur or an ancestor of cur.
  *
- * Ownership: parts, their strings and the final header array live in the
- * caller's arena; the parser's own buffers (line carry, Content-* value,
- * growing arrays) are heap and freed by mime_parser_free.
+ * Ownership: parts, their strings and the part and header arrays live in
+ * the caller's arena; the parser's own buffers (line carry, Content-*
+ * value, boundary stack) are heap and freed by mime_parser_free.
  *
  * Limits (struct hk_message_limits): max_depth, max_parts, max_headers per
  * part, max_header_line per field (the field is still recorded by offsets,
@@ -72,14 +72,31 @@ struct mime_parser {
 	size_t part_fields; /* fields seen in cur's header, recorded or not */
 	bool seen_ct, seen_cte, seen_cd;
 
-	struct mime_part **bstack;
+	struct mime_part **bstack; /* heap */
 	size_t nb, bcap;
-	struct mime_part **parts;
+	struct mime_part **parts; /* arena, doubled as needed */
 	size_t nparts, pcap;
-	struct mime_header *hdrs;
+	struct mime_header *hdrs; /* arena, doubled as needed */
 	size_t nhdrs, hcap;
 	unsigned errors;
 };
+
+/* Grows an arena array to hold need elements: doubling, so the copies left
+ * behind add up to less than the final array. */
+static void *
+arena_grow(struct arena *a, void *v, size_t *cap, size_t n, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return v;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	while (ncap < need)
+		ncap *= 2;
+	void *nv = arena_alloc(a, ncap * size);
+	if (n)
+		memcpy(nv, v, n * size);
+	*cap = ncap;
+	return nv;
+}
 
 static const struct hk_str str_text = { "text", 4 }, str_plain = { "plain", 5 };
 static const struct hk_str str_message = { "message", 7 }, str_rfc822 = { "rfc822", 6 };
@@ -102,7 +119,7 @@ new_part(struct mime_parser *p, struct mime_part *parent, size_t hdr_start)
 		parent->last_child = q;
 		parent->nchildren++;
 	}
-	p->parts = xgrow(p->parts, &p->pcap, p->nparts + 1, sizeof(*p->parts));
+	p->parts = arena_grow(p->arena, p->parts, &p->pcap, p->nparts, p->nparts + 1, sizeof(*p->parts));
 	p->parts[p->nparts++] = q;
 	p->part_fields = 0;
 	p->seen_ct = p->seen_cte = p->seen_cd = false;
@@ -151,8 +168,6 @@ mime_parser_free(struct mime_parser **pp)
 	buf_fini(&p->line);
 	buf_fini(&p->fval);
 	free(p->bstack);
-	free(p->parts);
-	free(p->hdrs);
 	free(p);
 	*pp = NULL;
 }
@@ -276,7 +291,7 @@ field_finish(struct mime_parser *p)
 	}
 	if (!p->field_recorded)
 		return;
-	p->hdrs = xgrow(p->hdrs, &p->hcap, p->nhdrs + 1, sizeof(*p->hdrs));
+	p->hdrs = arena_grow(p->arena, p->hdrs, &p->hcap, p->nhdrs, p->nhdrs + 1, sizeof(*p->hdrs));
 	p->hdrs[p->nhdrs++] = p->field;
 	p->cur->hdr_count++;
 	if (p->field_kind != FK_OTHER)
@@ -562,6 +577,13 @@ mime_parser_push(struct mime_parser *p, const char *data, size_t len)
 			size_t eol = (seg >= 2 && s[seg - 2] == '\r') ? 2 : 1;
 			size_t start = p->off;
 			p->off += seg;
+			if (p->st != MP_HEADER && (seg - eol < 2 || s[0] != '-' || s[1] != '-')) {
+				/* a body line that cannot be a boundary: line_done
+				 * would only note its line end */
+				p->prev_eol = eol;
+				s += seg;
+				continue;
+			}
 			line_done(p, s, seg - eol, seg - eol, eol, start);
 		} else {
 			if (!p->in_line) {
@@ -613,12 +635,9 @@ mime_parser_finish(struct mime_parser *p)
 	struct mime_tree *t = arena_calloc(p->arena, 1, sizeof(*t));
 	t->root = p->parts[0];
 	t->nparts = p->nparts;
-	t->parts = arena_alloc(p->arena, p->nparts * sizeof(*t->parts));
-	memcpy(t->parts, p->parts, p->nparts * sizeof(*t->parts));
+	t->parts = p->parts;
 	t->nheaders = p->nhdrs;
-	t->headers = arena_alloc(p->arena, (p->nhdrs ? p->nhdrs : 1) * sizeof(*t->headers));
-	if (p->nhdrs)
-		memcpy(t->headers, p->hdrs, p->nhdrs * sizeof(*t->headers));
+	t->headers = p->hdrs ? p->hdrs : arena_alloc(p->arena, sizeof(*t->headers));
 	t->size = p->off;
 	t->errors = p->errors;
 	p->tree = t;

@@ -246,6 +246,17 @@ struct reader {
 	bool bad;
 };
 
+/* The bit of a section in the reader's seen-set; 0 for an unknown tag. */
+static unsigned
+section_bit(uint32_t tag)
+{
+	static const uint32_t tags[] = { SEC_STRS, SEC_CONS, SEC_REGX, SEC_RULE, SEC_FILE, SEC_ENTR, SEC_CODE, SEC_LINE, SEC_HASH };
+	for (unsigned i = 0; i < HK_ARRAY_LEN(tags); i++)
+		if (tags[i] == tag)
+			return 1u << i;
+	return 0;
+}
+
 static unsigned
 get_u8(struct reader *r)
 {
@@ -327,6 +338,11 @@ hk_program_read(const void *data, size_t len, struct hk_program **p_r, struct hk
 		}
 		struct reader sr = { r.p, r.p + slen, false };
 		r.p += slen;
+		/* before anything is allocated: a second copy would leak the first */
+		if (seen & section_bit(tag)) {
+			buf_adds(err, "duplicate section");
+			goto fail;
+		}
 		unsigned bit;
 		switch (tag) {
 		case SEC_STRS:

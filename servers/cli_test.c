@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "compose.h"
 #include "message.h"
 #include "vm.h"
 
@@ -32,7 +33,7 @@ struct tester {
 	struct diag diags[MAX_LAYERS];
 	struct hk_program *progs[MAX_LAYERS];
 	size_t nlayers;
-	bool trace, json;
+	bool trace, json, mail;
 	struct hk_buf tracebuf;   /* text trace of the current run */
 	json_t *jtrace;           /* JSON trace of the current run */
 	/* the reply log of the dry run: senders already answered */
@@ -186,8 +187,36 @@ action_json(const struct hk_program *p, const struct hk_action *a, const struct 
 	return o;
 }
 
+/* With --mail: the message an action would send or store, as comment
+ * lines under the action. */
 static void
-print_final(struct tester *t, const struct hk_final *fin, const struct hk_env *env, const struct hk_result *res)
+print_mail(struct hk_message *msg, const struct hk_env *env, const struct hk_action *a)
+{
+	struct hk_compose_ctx c = { HK_STR("mail.example.jp"), env->now };
+	struct hk_buf m;
+	buf_init(&m);
+	if (a->kind == ACT_NOTIFY)
+		hk_compose_notice(msg, env, a, &c, &m);
+	else if (a->kind == ACT_REPLY)
+		hk_compose_reply(msg, env, a, &c, &m);
+	else if (a->kind == ACT_REJECT)
+		hk_compose_rejected(msg, env, a, &c, &m);
+	const char *p = m.data, *end = m.data + m.len;
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		size_t n = (size_t)(le - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		printf("#   | %.*s\n", (int)n, p);
+		p = nl ? nl + 1 : end;
+	}
+	buf_fini(&m);
+}
+
+static void
+print_final(struct tester *t, const struct hk_final *fin, const struct hk_env *env, const struct hk_result *res,
+    struct hk_message *msg)
 {
 	struct hk_buf b;
 	buf_init(&b);
@@ -199,6 +228,8 @@ print_final(struct tester *t, const struct hk_final *fin, const struct hk_env *e
 			printf("# suppressed: %s (%s)\n", b.data, a->suppressed);
 		else
 			printf("%s\n", b.data);
+		if (t->mail && !a->suppressed && (a->kind == ACT_NOTIFY || a->kind == ACT_REPLY || a->kind == ACT_REJECT))
+			print_mail(msg, env, a);
 	}
 	if (res->error)
 		printf("# %s\n", res->error);
@@ -319,7 +350,7 @@ dry_run(struct tester *t, const char *path, const struct msg_opts *mo, json_t *j
 					printf("# %s\n", ast_stage_name(st));
 				if (t->trace)
 					fputs(t->tracebuf.data ? t->tracebuf.data : "", stdout);
-				print_final(t, &fin, &env, &res);
+				print_final(t, &fin, &env, &res, needs_msg ? msg : NULL);
 				if (st < STAGE_DELIVER && !refusal && fin.n == 0)
 					printf("# accepted\n");
 			}
@@ -667,6 +698,8 @@ cmd_test(int argc, char **argv)
 		}
 		if (strcmp(a, "--trace") == 0) {
 			t.trace = true;
+		} else if (strcmp(a, "--mail") == 0) {
+			t.mail = true;
 		} else if (strcmp(a, "--json") == 0) {
 			t.json = true;
 		} else if (strcmp(a, "--before") == 0) {

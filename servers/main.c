@@ -22,7 +22,7 @@ usage(FILE *out)
 	      "Rule files (.hk):\n"
 	      "  check FILE...             report errors and warnings (file:line:col: severity: message)\n"
 	      "  test FILE [MSG.eml...]    dry run: what would happen to each message; without messages,\n"
-	      "                            run the file's test blocks (--from --to --spf --stage --trace --json)\n"
+	      "                            run the file's test blocks (--from --to --spf --stage --before --trace --mail --json)\n"
 	      "  compile FILE [-o OUT]     compile to bytecode (.hkc)\n"
 	      "  disasm FILE               show the bytecode as the servers run it (.hk or .hkc)\n"
 	      "  fmt [-w|--check] FILE...  canonical formatting\n"

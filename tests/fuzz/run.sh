@@ -16,7 +16,9 @@ shift 2
 jobs=${FUZZ_JOBS:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/hk-fuzz.XXXXXX")
-[ "${FUZZ_KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
+fail=0
+cleanup() { [ "${FUZZ_KEEP:-}" = 1 ] || [ $fail -ne 0 ] || rm -rf "$work"; }
+trap cleanup EXIT
 
 max_len() { # target
 	case "$1" in
@@ -66,7 +68,6 @@ else
 fi
 [ ${#bins[@]} -gt 0 ] || { echo "run.sh: no fuzz binaries in $dir" >&2; exit 2; }
 
-fail=0
 running=0
 pids=()
 for b in "${bins[@]}"; do
@@ -86,5 +87,5 @@ for b in "${bins[@]}"; do
 done
 for p in "${pids[@]}"; do wait "$p" || fail=1; done
 [ "$jobs" -gt 1 ] && cat "$work"/result.* 2>/dev/null
-[ "${FUZZ_KEEP:-}" = 1 ] && echo "work directory: $work"
+{ [ "${FUZZ_KEEP:-}" = 1 ] || [ $fail -ne 0 ]; } && echo "work directory (kept): $work"
 exit $fail
