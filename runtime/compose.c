@@ -46,25 +46,30 @@ hk_header_put(struct hk_buf *out, const char *name, struct hk_str value)
 	}
 	struct hk_str v = { clean, value.len };
 	if (printable_ascii(v)) {
-		/* fold at blanks so no line is longer than 78 */
+		/* fold at blanks so no line is longer than 78 where possible:
+		 * the folded line starts with the blank (RFC 5322 2.2.3) */
 		size_t i = 0;
-		while (i < v.len) {
+		bool first = true;
+		while (i <= v.len) {
 			size_t word_end = i;
 			while (word_end < v.len && v.ptr[word_end] != ' ')
 				word_end++;
 			size_t wl = word_end - i;
-			if (col + wl > 78 && col > strlen(name) + 2) {
-				buf_adds(out, "\r\n");
-				col = 0;
+			if (!first) {
+				if (col + 1 + wl > 78) {
+					buf_adds(out, "\r\n ");
+					col = 1;
+				} else {
+					buf_addc(out, ' ');
+					col++;
+				}
 			}
 			buf_add(out, v.ptr + i, wl);
 			col += wl;
-			i = word_end;
-			if (i < v.len) {
-				buf_addc(out, ' ');
-				col++;
-				i++;
-			}
+			first = false;
+			if (word_end >= v.len)
+				break;
+			i = word_end + 1;
 		}
 	} else {
 		/* encoded words of at most 45 input bytes (60 base64 chars, 72 with
