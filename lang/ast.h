@@ -39,8 +39,8 @@ enum ast_kind {
 	AST_NAME,     /* str: name, list: .properties (AST_NAME each) */
 	AST_HEADER,   /* op: 0 header, 1 headers; a: name expression */
 	AST_HAS,      /* a: what (AST_NAME or AST_HEADER) */
-	AST_AND,      /* a, b */
-	AST_OR,       /* a, b */
+	AST_AND,      /* list: two or more operands */
+	AST_OR,       /* list: two or more operands */
 	AST_NOT,      /* a */
 	AST_CMP,      /* op: comparison, num: negated, a: left, b: right */
 	AST_PAREN     /* a: inner (kept for the formatter) */

@@ -425,27 +425,21 @@ gen_branch(struct cg *cg, const struct ast *n, bool jump_if, size_t label)
 		gen_branch(cg, n->a, !jump_if, label);
 		return;
 	case AST_AND:
-		if (!jump_if) {
-			gen_branch(cg, n->a, false, label);
-			gen_branch(cg, n->b, false, label);
+	case AST_OR: {
+		/* 'and' jumps out early on a false operand, 'or' on a true one;
+		 * the last operand decides when none did */
+		bool early = n->kind == AST_OR;
+		if (jump_if == early) {
+			for (const struct ast *op = n->list; op; op = op->next)
+				gen_branch(cg, op, jump_if, label);
 		} else {
 			size_t skip = label_new(cg);
-			gen_branch(cg, n->a, false, skip);
-			gen_branch(cg, n->b, true, label);
+			for (const struct ast *op = n->list; op; op = op->next)
+				gen_branch(cg, op, op->next ? early : jump_if, op->next ? skip : label);
 			label_place(cg, skip);
 		}
 		return;
-	case AST_OR:
-		if (jump_if) {
-			gen_branch(cg, n->a, true, label);
-			gen_branch(cg, n->b, true, label);
-		} else {
-			size_t skip = label_new(cg);
-			gen_branch(cg, n->a, true, skip);
-			gen_branch(cg, n->b, false, label);
-			label_place(cg, skip);
-		}
-		return;
+	}
 	case AST_BOOL:
 		if ((n->num != 0) == jump_if)
 			emit_jump(cg, OP_JMP, label, n->loc);

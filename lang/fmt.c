@@ -207,9 +207,11 @@ put_expr(struct fmt *f, const struct ast *n)
 	switch (n->kind) {
 	case AST_AND:
 	case AST_OR:
-		put_expr(f, n->a);
-		buf_adds(f->out, n->kind == AST_AND ? " and " : " or ");
-		put_expr(f, n->b);
+		for (const struct ast *op = n->list; op; op = op->next) {
+			put_expr(f, op);
+			if (op->next)
+				buf_adds(f->out, n->kind == AST_AND ? " and " : " or ");
+		}
 		break;
 	case AST_NOT:
 		buf_adds(f->out, "not ");

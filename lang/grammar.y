@@ -32,11 +32,15 @@ static struct ast *mk_action(struct parse_ctx *ctx, int act, struct token t)
 	n->end_line = t.loc.line;
 	return n;
 }
-static struct ast *mk_bin(struct parse_ctx *ctx, enum ast_kind k, struct ast *a, struct ast *b)
+/* 'a or b or c' is one node with three operands, not a nested tree, so
+ * a long chain costs no recursion depth anywhere downstream. */
+static struct ast *mk_chain(struct parse_ctx *ctx, enum ast_kind k, struct ast *a, struct ast *b)
 {
+	if (a->kind == k)
+		return ast_append(a, b);
 	struct ast *n = ast_new(ctx->arena, k, a->loc);
-	n->a = a;
-	n->b = b;
+	ast_append(n, a);
+	ast_append(n, b);
 	return n;
 }
 static struct ast *mk_cmp(struct parse_ctx *ctx, int op, struct ast *a, struct ast *b, struct token t, bool neg)
@@ -244,8 +248,8 @@ opts(A) ::= opts(B) IDENT(W) value(V). {
 }
 
 /* ---- expressions ---- */
-expr(A) ::= expr(B) OR expr(C). { A = mk_bin(ctx, AST_OR, B, C); }
-expr(A) ::= expr(B) AND expr(C). { A = mk_bin(ctx, AST_AND, B, C); }
+expr(A) ::= expr(B) OR expr(C). { A = mk_chain(ctx, AST_OR, B, C); }
+expr(A) ::= expr(B) AND expr(C). { A = mk_chain(ctx, AST_AND, B, C); }
 expr(A) ::= NOT(T) expr(B). { A = NODE(AST_NOT, T); A->a = B; }
 expr(A) ::= value(V). { A = V; }
 expr(A) ::= value(B) IS(T) value(C). { A = mk_cmp(ctx, CMP_IS, B, C, T, false); }

@@ -693,18 +693,20 @@ check_expr(struct sema *s, struct ast *n)
 	case AST_NOT:
 	case AST_AND:
 	case AST_OR: {
-		struct ast *ops[2] = { n->a, n->b };
-		for (int i = 0; i < 2 && ops[i]; i++) {
-			enum sem_type ot = check_expr(s, ops[i]);
+		bool constant = true;
+		for (struct ast *op = n->kind == AST_NOT ? n->a : n->list; op; op = n->kind == AST_NOT ? NULL : op->next) {
+			enum sem_type ot = check_expr(s, op);
+			constant &= op->constant;
 			if (ot != TY_BOOL && ot != TY_UNKNOWN) {
 				const char *w = n->kind == AST_NOT ? "not" : n->kind == AST_AND ? "and" : "or";
 				if (ot == TY_STR || ot == TY_ADDR || ot == TY_STRLIST)
-					diag_error(s->d, ops[i]->loc, "type", "'%s' needs a condition; %s is not one (did you mean '... is \"...\"' or '... contains \"...\"'?)",
+					diag_error(s->d, op->loc, "type", "'%s' needs a condition; %s is not one (did you mean '... is \"...\"' or '... contains \"...\"'?)",
 					    w, type_name(ot));
 				else
-					diag_error(s->d, ops[i]->loc, "type", "'%s' needs a condition, not %s", w, type_name(ot));
+					diag_error(s->d, op->loc, "type", "'%s' needs a condition, not %s", w, type_name(ot));
 			}
 		}
+		n->constant = constant;
 		t = TY_BOOL;
 		break;
 	}
@@ -1088,7 +1090,9 @@ implies(const struct ast *later, const struct ast *earlier)
 	if (same_expr(later, earlier))
 		return true;
 	if (later->kind == AST_AND)
-		return implies(later->a, earlier) || implies(later->b, earlier);
+		for (const struct ast *op = later->list; op; op = op->next)
+			if (same_expr(op, earlier))
+				return true;
 	return false;
 }
 

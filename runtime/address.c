@@ -13,8 +13,9 @@
  * Comments and blanks (CFWS) may appear between any two tokens. An item
  * that has none of these shapes is skipped up to the next ',' or ';'.
  *
- * Ownership: strings go into the caller's arena, the array into the
- * caller's address_list (heap). A token array (heap) is reused per item.
+ * Ownership: strings go into the caller's arena, written in place with a
+ * computed upper bound; the array into the caller's address_list (heap).
+ * Tokens of an item sit in a stack array (heap only past TOKS_INLINE).
  *
  * Limits: ADDRESS_MAX_PER_LIST addresses per call; nothing recurses (nested
  * comments are counted, not recursed into).
@@ -157,56 +158,100 @@ lex_next(struct lexer *lx)
 	return t;
 }
 
+#define TOKS_INLINE 32
+
+/* Tokens of one item; on the stack unless an item is unusually long. */
 struct toks {
 	struct tok *v;
 	size_t n, cap;
+	struct tok inl[TOKS_INLINE];
 };
+
+static void
+toks_init(struct toks *ts)
+{
+	ts->v = ts->inl;
+	ts->n = 0;
+	ts->cap = TOKS_INLINE;
+}
 
 static void
 toks_add(struct toks *ts, struct tok t)
 {
-	ts->v = xgrow(ts->v, &ts->cap, ts->n + 1, sizeof(*ts->v));
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap;
+		struct tok *nv = xgrow(NULL, &cap, ts->n + 1, sizeof(*nv));
+		memcpy(nv, ts->v, ts->n * sizeof(*nv));
+		if (ts->v != ts->inl)
+			free(ts->v);
+		ts->v = nv;
+		ts->cap = cap;
+	}
 	ts->v[ts->n++] = t;
 }
 
 static void
-qstr_unescape(const char *p, size_t n, struct hk_buf *out)
+toks_fini(struct toks *ts)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\\' && i + 1 < n)
-			i++;
-		buf_addc(out, p[i]);
-	}
+	if (ts->v != ts->inl)
+		free(ts->v);
 }
 
-/* A phrase as text: words joined by one space where the source had blanks,
- * quoted strings unquoted; then RFC 2047 decoded into `out`. */
-static unsigned
-phrase_decode(const struct tok *v, size_t n, struct hk_buf *tmp, struct hk_buf *out)
+/* Appends a token's text: quoted strings unquoted. Returns the new end. */
+static char *
+tok_put(char *d, const struct tok *t)
 {
-	buf_reset(tmp);
+	if (t->type != T_QSTR) {
+		memcpy(d, t->p, t->n);
+		return d + t->n;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->p[i] == '\\' && i + 1 < t->n)
+			i++;
+		*d++ = t->p[i];
+	}
+	return d;
+}
+
+static const struct hk_str empty = { "", 0 };
+
+/* A phrase as text, words joined by one space where the source had blanks,
+ * quoted strings unquoted, RFC 2047 decoded, in the arena. */
+static struct hk_str
+phrase_decode(struct arena *a, const struct tok *v, size_t n, unsigned *errs)
+{
+	size_t bound = 0;
+	for (size_t i = 0; i < n; i++)
+		bound += v[i].n + 1;
+	if (bound == 0)
+		return empty;
+	char *text = arena_alloc(a, bound + 1), *d = text;
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && v[i].ws)
-			buf_addc(tmp, ' ');
-		if (v[i].type == T_QSTR)
-			qstr_unescape(v[i].p, v[i].n, tmp);
-		else
-			buf_add(tmp, v[i].p, v[i].n);
+			*d++ = ' ';
+		d = tok_put(d, &v[i]);
 	}
-	buf_reset(out);
-	if (tmp->len == 0)
-		return 0;
-	unsigned errs = rfc2047_decode(tmp->data, tmp->len, out);
-	/* trim blanks the decoding may have produced */
-	size_t s = 0, e = out->len;
-	while (s < e && (out->data[s] == ' ' || out->data[s] == '\t'))
-		s++;
-	while (e > s && (out->data[e - 1] == ' ' || out->data[e - 1] == '\t'))
-		e--;
-	memmove(out->data, out->data + s, e - s);
-	out->len = e - s;
-	out->data[out->len] = '\0';
-	return errs;
+	size_t len = (size_t)(d - text);
+	bool plain = true;
+	for (size_t i = 0; i < len && plain; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c >= 0x80 || c == 0x1B || (c == '=' && i + 1 < len && text[i + 1] == '?'))
+			plain = false;
+	}
+	const char *r = text;
+	if (!plain) {
+		struct hk_buf out;
+		buf_init(&out);
+		*errs |= rfc2047_decode(text, len, &out);
+		r = arena_strndup(a, out.data, out.len);
+		len = out.len;
+		buf_fini(&out);
+	}
+	while (len && (*r == ' ' || *r == '\t'))
+		r++, len--;
+	while (len && (r[len - 1] == ' ' || r[len - 1] == '\t'))
+		len--;
+	return len ? (struct hk_str){ r, len } : empty;
 }
 
 static bool
@@ -238,7 +283,6 @@ is_dot_atom(const char *s, size_t n)
 struct ctx {
 	struct arena *a;
 	struct address_list *list;
-	struct hk_buf tmp, name, local, domain, addr;
 	struct hk_str group;
 	unsigned errs;
 	size_t added;
@@ -259,59 +303,74 @@ emit(struct ctx *cx, const struct tok *d, size_t dn, const struct tok *v, size_t
 	}
 	if (cx->added >= ADDRESS_MAX_PER_LIST)
 		return;
-
-	buf_reset(&cx->local);
-	buf_reset(&cx->domain);
 	if (!word)
 		at = n = 0; /* only punctuation: no address, maybe a name */
-	for (size_t i = 0; i < at; i++) {
-		if (at == n && i > 0 && v[i].ws)
-			buf_addc(&cx->local, ' '); /* "John Smith": no '@', keep the words apart */
-		if (v[i].type == T_QSTR)
-			qstr_unescape(v[i].p, v[i].n, &cx->local);
-		else
-			buf_add(&cx->local, v[i].p, v[i].n);
-	}
-	for (size_t i = at + 1; i < n; i++)
-		if (!(v[i].type == T_SPECIAL && v[i].c == '@'))
-			buf_add(&cx->domain, v[i].p, v[i].n);
 
-	cx->errs |= phrase_decode(d, dn, &cx->tmp, &cx->name);
-	if (cx->name.len == 0 && comment.len > 0) {
+	struct hk_str name = phrase_decode(cx->a, d, dn, &cx->errs);
+	if (name.len == 0 && comment.len > 0) {
 		struct tok ct = { .type = T_ATOM, .p = comment.ptr, .n = comment.len };
-		cx->errs |= phrase_decode(&ct, 1, &cx->tmp, &cx->name);
+		name = phrase_decode(cx->a, &ct, 1, &cx->errs);
 	}
-	if (!word && cx->name.len == 0)
-		return;
-	if (!word && dn == 0)
+	if (!word && (name.len == 0 || dn == 0))
 		return;
 
-	buf_reset(&cx->addr);
-	if (cx->domain.len > 0) {
-		if (is_dot_atom(cx->local.data ? cx->local.data : "", cx->local.len)) {
-			buf_add(&cx->addr, cx->local.data, cx->local.len);
-		} else {
-			buf_addc(&cx->addr, '"');
-			for (size_t i = 0; i < cx->local.len; i++) {
-				if (cx->local.data[i] == '"' || cx->local.data[i] == '\\')
-					buf_addc(&cx->addr, '\\');
-				buf_addc(&cx->addr, cx->local.data[i]);
-			}
-			buf_addc(&cx->addr, '"');
+	struct hk_str local = empty, domain = empty, addr = empty;
+	size_t lb = 0, db = 0;
+	for (size_t i = 0; i < at; i++)
+		lb += v[i].n + 1;
+	for (size_t i = at + 1; i < n; i++)
+		db += v[i].n;
+	if (lb) {
+		char *l = arena_alloc(cx->a, lb + 1), *e = l;
+		for (size_t i = 0; i < at; i++) {
+			if (at == n && i > 0 && v[i].ws)
+				*e++ = ' '; /* "John Smith": no '@', keep the words apart */
+			e = tok_put(e, &v[i]);
 		}
-		buf_addc(&cx->addr, '@');
-		buf_add(&cx->addr, cx->domain.data, cx->domain.len);
+		*e = '\0';
+		local = (struct hk_str){ l, (size_t)(e - l) };
+	}
+	if (db) {
+		char *m = arena_alloc(cx->a, db + 1), *e = m;
+		for (size_t i = at + 1; i < n; i++)
+			if (!(v[i].type == T_SPECIAL && v[i].c == '@'))
+				e = tok_put(e, &v[i]);
+		*e = '\0';
+		domain = (struct hk_str){ m, (size_t)(e - m) };
+	}
+	if (domain.len == 0) {
+		addr = local;
+	} else if (is_dot_atom(local.ptr, local.len)) {
+		char *x = arena_alloc(cx->a, local.len + 1 + domain.len + 1);
+		memcpy(x, local.ptr, local.len);
+		x[local.len] = '@';
+		memcpy(x + local.len + 1, domain.ptr, domain.len);
+		x[local.len + 1 + domain.len] = '\0';
+		addr = (struct hk_str){ x, local.len + 1 + domain.len };
 	} else {
-		buf_add(&cx->addr, cx->local.data ? cx->local.data : "", cx->local.len);
+		/* canonical form: the local part quoted again */
+		char *x = arena_alloc(cx->a, local.len * 2 + 3 + domain.len + 1), *e = x;
+		*e++ = '"';
+		for (size_t i = 0; i < local.len; i++) {
+			if (local.ptr[i] == '"' || local.ptr[i] == '\\')
+				*e++ = '\\';
+			*e++ = local.ptr[i];
+		}
+		*e++ = '"';
+		*e++ = '@';
+		memcpy(e, domain.ptr, domain.len);
+		e += domain.len;
+		*e = '\0';
+		addr = (struct hk_str){ x, (size_t)(e - x) };
 	}
 
 	struct address_list *l = cx->list;
 	l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
 	struct hk_address *ad = &l->v[l->n++];
-	ad->name = arena_str(cx->a, cx->name.data ? cx->name.data : "", cx->name.len);
-	ad->local = arena_str(cx->a, cx->local.data ? cx->local.data : "", cx->local.len);
-	ad->domain = arena_str(cx->a, cx->domain.data ? cx->domain.data : "", cx->domain.len);
-	ad->addr = arena_str(cx->a, cx->addr.data ? cx->addr.data : "", cx->addr.len);
+	ad->name = name;
+	ad->local = local;
+	ad->domain = domain;
+	ad->addr = addr;
 	ad->group = cx->group;
 	cx->added++;
 }
@@ -320,13 +379,10 @@ unsigned
 address_parse(const char *in, size_t len, struct arena *a, struct address_list *list)
 {
 	struct lexer lx = { .s = in, .len = len, .i = 0 };
-	struct toks ts = { 0 }, as = { 0 };
+	struct toks ts, as;
 	struct ctx cx = { .a = a, .list = list, .group = { "", 0 } };
-	buf_init(&cx.tmp);
-	buf_init(&cx.name);
-	buf_init(&cx.local);
-	buf_init(&cx.domain);
-	buf_init(&cx.addr);
+	toks_init(&ts);
+	toks_init(&as);
 
 	bool done = false;
 	while (!done) {
@@ -344,8 +400,7 @@ address_parse(const char *in, size_t len, struct arena *a, struct address_list *
 			if (t.type == T_SPECIAL && t.c == ':' && !emitted) {
 				/* group start; a second ':' inside a group is junk */
 				if (cx.group.len == 0 && ts.n > 0) {
-					cx.errs |= phrase_decode(ts.v, ts.n, &cx.tmp, &cx.name);
-					cx.group = arena_str(a, cx.name.data ? cx.name.data : "", cx.name.len);
+					cx.group = phrase_decode(a, ts.v, ts.n, &cx.errs);
 					if (cx.group.len == 0)
 						cx.group = (struct hk_str){ ":", 1 };
 				}
@@ -397,12 +452,7 @@ address_parse(const char *in, size_t len, struct arena *a, struct address_list *
 		if (t.type == T_END)
 			done = true;
 	}
-	free(ts.v);
-	free(as.v);
-	buf_fini(&cx.tmp);
-	buf_fini(&cx.name);
-	buf_fini(&cx.local);
-	buf_fini(&cx.domain);
-	buf_fini(&cx.addr);
+	toks_fini(&ts);
+	toks_fini(&as);
 	return cx.errs;
 }

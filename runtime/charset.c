@@ -52,113 +52,114 @@ struct cs_alias {
 	const char *name;    /* iconv name (CS_ICONV), fallback name (CS_JIS) */
 };
 
-/* Labels seen in mail, mapped the way browsers and mail clients read them. */
+/* Labels seen in mail, mapped the way browsers and mail clients read them.
+ * Sorted by label (strcmp order) for the binary search in alias_find. */
 static const struct cs_alias cs_aliases[] = {
-	{ "utf-8", CS_UTF8, NULL },
-	{ "utf8", CS_UTF8, NULL },
-	{ "unicode-1-1-utf-8", CS_UTF8, NULL },
-	{ "x-unicode20utf8", CS_UTF8, NULL },
-	{ "us-ascii", CS_AUTO, NULL },
-	{ "ascii", CS_AUTO, NULL },
-	{ "us", CS_AUTO, NULL },
 	{ "ansi_x3.4-1968", CS_AUTO, NULL },
-	{ "iso646-us", CS_AUTO, NULL },
-	{ "csascii", CS_AUTO, NULL },
+	{ "ascii", CS_AUTO, NULL },
+	{ "big-5", CS_ICONV, "BIG5-HKSCS" },
+	{ "big5", CS_ICONV, "BIG5-HKSCS" },
+	{ "big5-hkscs", CS_ICONV, "BIG5-HKSCS" },
+	{ "chinese", CS_ICONV, "GB18030" },
+	{ "cn-big5", CS_ICONV, "BIG5-HKSCS" },
 	{ "cp367", CS_AUTO, NULL },
-	{ "default", CS_AUTO, NULL },
-	{ "unknown-8bit", CS_AUTO, NULL },
-	{ "x-unknown", CS_AUTO, NULL },
-	{ "x-user-defined", CS_AUTO, NULL },
-	{ "iso-8859-1", CS_LATIN1, NULL },
-	{ "iso8859-1", CS_LATIN1, NULL },
-	{ "iso_8859-1", CS_LATIN1, NULL },
-	{ "iso-ir-100", CS_LATIN1, NULL },
-	{ "latin1", CS_LATIN1, NULL },
-	{ "latin-1", CS_LATIN1, NULL },
-	{ "l1", CS_LATIN1, NULL },
-	{ "cp819", CS_LATIN1, NULL },
-	{ "csisolatin1", CS_LATIN1, NULL },
-	{ "shift_jis", CS_ICONV, "CP932" },
-	{ "shift-jis", CS_ICONV, "CP932" },
-	{ "shiftjis", CS_ICONV, "CP932" },
-	{ "sjis", CS_ICONV, "CP932" },
-	{ "s-jis", CS_ICONV, "CP932" },
-	{ "x-sjis", CS_ICONV, "CP932" },
-	{ "ms_kanji", CS_ICONV, "CP932" },
-	{ "csshiftjis", CS_ICONV, "CP932" },
-	{ "windows-31j", CS_ICONV, "CP932" },
-	{ "cswindows31j", CS_ICONV, "CP932" },
-	{ "cp932", CS_ICONV, "CP932" },
-	{ "ms932", CS_ICONV, "CP932" },
-	{ "x-ms-cp932", CS_ICONV, "CP932" },
-	{ "ibm-943", CS_ICONV, "CP932" },
-	{ "euc-jp", CS_ICONV, "EUC-JP-MS" },
-	{ "eucjp", CS_ICONV, "EUC-JP-MS" },
-	{ "x-euc-jp", CS_ICONV, "EUC-JP-MS" },
-	{ "x-euc", CS_ICONV, "EUC-JP-MS" },
-	{ "ujis", CS_ICONV, "EUC-JP-MS" },
-	{ "cseucpkdfmtjapanese", CS_ICONV, "EUC-JP-MS" },
-	{ "euc-jp-ms", CS_ICONV, "EUC-JP-MS" },
-	{ "eucjp-ms", CS_ICONV, "EUC-JP-MS" },
-	{ "eucjpms", CS_ICONV, "EUC-JP-MS" },
-	{ "cp51932", CS_ICONV, "EUC-JP-MS" },
-	{ "iso-2022-jp", CS_JIS, "ISO-2022-JP-2" },
-	{ "iso2022jp", CS_JIS, "ISO-2022-JP-2" },
-	{ "csiso2022jp", CS_JIS, "ISO-2022-JP-2" },
-	{ "iso-2022-jp-1", CS_JIS, "ISO-2022-JP-2" },
-	{ "iso-2022-jp-2", CS_JIS, "ISO-2022-JP-2" },
-	{ "iso2022jp2", CS_JIS, "ISO-2022-JP-2" },
-	{ "csiso2022jp2", CS_JIS, "ISO-2022-JP-2" },
-	{ "iso-2022-jp-ms", CS_JIS, "ISO-2022-JP-2" },
 	{ "cp50220", CS_JIS, "ISO-2022-JP-2" },
 	{ "cp50221", CS_JIS, "ISO-2022-JP-2" },
 	{ "cp50222", CS_JIS, "ISO-2022-JP-2" },
-	{ "jis", CS_JIS, "ISO-2022-JP-2" },
-	{ "iso-2022-jp-3", CS_JIS, "ISO-2022-JP-3" },
-	{ "iso-2022-jp-2004", CS_JIS, "ISO-2022-JP-3" },
-	{ "ks_c_5601-1987", CS_ICONV, "CP949" },
-	{ "ks_c_5601-1989", CS_ICONV, "CP949" },
-	{ "ks_c_5601", CS_ICONV, "CP949" },
-	{ "ksc5601", CS_ICONV, "CP949" },
-	{ "ksc_5601", CS_ICONV, "CP949" },
-	{ "csksc56011987", CS_ICONV, "CP949" },
-	{ "iso-ir-149", CS_ICONV, "CP949" },
-	{ "korean", CS_ICONV, "CP949" },
-	{ "euc-kr", CS_ICONV, "CP949" },
-	{ "euckr", CS_ICONV, "CP949" },
-	{ "cseuckr", CS_ICONV, "CP949" },
+	{ "cp51932", CS_ICONV, "EUC-JP-MS" },
+	{ "cp819", CS_LATIN1, NULL },
+	{ "cp932", CS_ICONV, "CP932" },
+	{ "cp936", CS_ICONV, "GB18030" },
 	{ "cp949", CS_ICONV, "CP949" },
-	{ "uhc", CS_ICONV, "CP949" },
-	{ "windows-949", CS_ICONV, "CP949" },
-	{ "ms949", CS_ICONV, "CP949" },
+	{ "cp950", CS_ICONV, "BIG5-HKSCS" },
+	{ "csascii", CS_AUTO, NULL },
+	{ "csbig5", CS_ICONV, "BIG5-HKSCS" },
+	{ "cseuckr", CS_ICONV, "CP949" },
+	{ "cseucpkdfmtjapanese", CS_ICONV, "EUC-JP-MS" },
+	{ "csgb2312", CS_ICONV, "GB18030" },
+	{ "csiso2022jp", CS_JIS, "ISO-2022-JP-2" },
+	{ "csiso2022jp2", CS_JIS, "ISO-2022-JP-2" },
+	{ "csiso58gb231280", CS_ICONV, "GB18030" },
+	{ "csisolatin1", CS_LATIN1, NULL },
+	{ "csksc56011987", CS_ICONV, "CP949" },
+	{ "csshiftjis", CS_ICONV, "CP932" },
+	{ "cswindows31j", CS_ICONV, "CP932" },
+	{ "default", CS_AUTO, NULL },
+	{ "euc-cn", CS_ICONV, "GB18030" },
+	{ "euc-jp", CS_ICONV, "EUC-JP-MS" },
+	{ "euc-jp-ms", CS_ICONV, "EUC-JP-MS" },
+	{ "euc-kr", CS_ICONV, "CP949" },
+	{ "euccn", CS_ICONV, "GB18030" },
+	{ "eucjp", CS_ICONV, "EUC-JP-MS" },
+	{ "eucjp-ms", CS_ICONV, "EUC-JP-MS" },
+	{ "eucjpms", CS_ICONV, "EUC-JP-MS" },
+	{ "euckr", CS_ICONV, "CP949" },
+	{ "gb18030", CS_ICONV, "GB18030" },
 	{ "gb2312", CS_ICONV, "GB18030" },
 	{ "gb_2312-80", CS_ICONV, "GB18030" },
-	{ "csgb2312", CS_ICONV, "GB18030" },
-	{ "csiso58gb231280", CS_ICONV, "GB18030" },
-	{ "iso-ir-58", CS_ICONV, "GB18030" },
-	{ "chinese", CS_ICONV, "GB18030" },
-	{ "euc-cn", CS_ICONV, "GB18030" },
-	{ "euccn", CS_ICONV, "GB18030" },
-	{ "x-euc-cn", CS_ICONV, "GB18030" },
 	{ "gbk", CS_ICONV, "GB18030" },
-	{ "x-gbk", CS_ICONV, "GB18030" },
-	{ "cp936", CS_ICONV, "GB18030" },
-	{ "ms936", CS_ICONV, "GB18030" },
-	{ "windows-936", CS_ICONV, "GB18030" },
-	{ "gb18030", CS_ICONV, "GB18030" },
-	{ "big5", CS_ICONV, "BIG5-HKSCS" },
-	{ "big-5", CS_ICONV, "BIG5-HKSCS" },
-	{ "cn-big5", CS_ICONV, "BIG5-HKSCS" },
-	{ "csbig5", CS_ICONV, "BIG5-HKSCS" },
-	{ "x-x-big5", CS_ICONV, "BIG5-HKSCS" },
-	{ "big5-hkscs", CS_ICONV, "BIG5-HKSCS" },
-	{ "cp950", CS_ICONV, "BIG5-HKSCS" },
-	{ "iso-8859-8-i", CS_ICONV, "ISO-8859-8" },
+	{ "ibm-943", CS_ICONV, "CP932" },
+	{ "iso-2022-jp", CS_JIS, "ISO-2022-JP-2" },
+	{ "iso-2022-jp-1", CS_JIS, "ISO-2022-JP-2" },
+	{ "iso-2022-jp-2", CS_JIS, "ISO-2022-JP-2" },
+	{ "iso-2022-jp-2004", CS_JIS, "ISO-2022-JP-3" },
+	{ "iso-2022-jp-3", CS_JIS, "ISO-2022-JP-3" },
+	{ "iso-2022-jp-ms", CS_JIS, "ISO-2022-JP-2" },
+	{ "iso-8859-1", CS_LATIN1, NULL },
 	{ "iso-8859-6-i", CS_ICONV, "ISO-8859-6" },
-	{ "x-mac-roman", CS_ICONV, "MACINTOSH" },
+	{ "iso-8859-8-i", CS_ICONV, "ISO-8859-8" },
+	{ "iso-ir-100", CS_LATIN1, NULL },
+	{ "iso-ir-149", CS_ICONV, "CP949" },
+	{ "iso-ir-58", CS_ICONV, "GB18030" },
+	{ "iso2022jp", CS_JIS, "ISO-2022-JP-2" },
+	{ "iso2022jp2", CS_JIS, "ISO-2022-JP-2" },
+	{ "iso646-us", CS_AUTO, NULL },
+	{ "iso8859-1", CS_LATIN1, NULL },
+	{ "iso_8859-1", CS_LATIN1, NULL },
+	{ "jis", CS_JIS, "ISO-2022-JP-2" },
+	{ "korean", CS_ICONV, "CP949" },
+	{ "ks_c_5601", CS_ICONV, "CP949" },
+	{ "ks_c_5601-1987", CS_ICONV, "CP949" },
+	{ "ks_c_5601-1989", CS_ICONV, "CP949" },
+	{ "ksc5601", CS_ICONV, "CP949" },
+	{ "ksc_5601", CS_ICONV, "CP949" },
+	{ "l1", CS_LATIN1, NULL },
+	{ "latin-1", CS_LATIN1, NULL },
+	{ "latin1", CS_LATIN1, NULL },
 	{ "macintosh", CS_ICONV, "MACINTOSH" },
+	{ "ms932", CS_ICONV, "CP932" },
+	{ "ms936", CS_ICONV, "GB18030" },
+	{ "ms949", CS_ICONV, "CP949" },
+	{ "ms_kanji", CS_ICONV, "CP932" },
+	{ "s-jis", CS_ICONV, "CP932" },
+	{ "shift-jis", CS_ICONV, "CP932" },
+	{ "shift_jis", CS_ICONV, "CP932" },
+	{ "shiftjis", CS_ICONV, "CP932" },
+	{ "sjis", CS_ICONV, "CP932" },
 	{ "tis-620", CS_ICONV, "TIS-620" },
+	{ "uhc", CS_ICONV, "CP949" },
+	{ "ujis", CS_ICONV, "EUC-JP-MS" },
+	{ "unicode-1-1-utf-8", CS_UTF8, NULL },
+	{ "unknown-8bit", CS_AUTO, NULL },
+	{ "us", CS_AUTO, NULL },
+	{ "us-ascii", CS_AUTO, NULL },
+	{ "utf-8", CS_UTF8, NULL },
+	{ "utf8", CS_UTF8, NULL },
+	{ "windows-31j", CS_ICONV, "CP932" },
 	{ "windows-874", CS_ICONV, "CP874" },
+	{ "windows-936", CS_ICONV, "GB18030" },
+	{ "windows-949", CS_ICONV, "CP949" },
+	{ "x-euc", CS_ICONV, "EUC-JP-MS" },
+	{ "x-euc-cn", CS_ICONV, "GB18030" },
+	{ "x-euc-jp", CS_ICONV, "EUC-JP-MS" },
+	{ "x-gbk", CS_ICONV, "GB18030" },
+	{ "x-mac-roman", CS_ICONV, "MACINTOSH" },
+	{ "x-ms-cp932", CS_ICONV, "CP932" },
+	{ "x-sjis", CS_ICONV, "CP932" },
+	{ "x-unicode20utf8", CS_UTF8, NULL },
+	{ "x-unknown", CS_AUTO, NULL },
+	{ "x-user-defined", CS_AUTO, NULL },
+	{ "x-x-big5", CS_ICONV, "BIG5-HKSCS" },
 };
 
 /* --- UTF-8 ------------------------------------------------------------- */
@@ -714,12 +715,35 @@ label_normalize(const char *cs, size_t n, char buf[CHARSET_LABEL_MAX + 1])
 	return true;
 }
 
+static _Thread_local int cs_aliases_sorted = -1; /* checked once per thread */
+
 static const struct cs_alias *
 alias_find(const char *label)
 {
-	for (size_t i = 0; i < HK_ARRAY_LEN(cs_aliases); i++)
-		if (strcmp(cs_aliases[i].label, label) == 0)
-			return &cs_aliases[i];
+	if (cs_aliases_sorted < 0) {
+		cs_aliases_sorted = 1;
+		for (size_t i = 1; i < HK_ARRAY_LEN(cs_aliases); i++)
+			if (strcmp(cs_aliases[i - 1].label, cs_aliases[i].label) >= 0)
+				cs_aliases_sorted = 0;
+	}
+	if (!cs_aliases_sorted) {
+		/* someone added a label out of order: still correct, just slower */
+		for (size_t i = 0; i < HK_ARRAY_LEN(cs_aliases); i++)
+			if (strcmp(cs_aliases[i].label, label) == 0)
+				return &cs_aliases[i];
+		return NULL;
+	}
+	size_t lo = 0, hi = HK_ARRAY_LEN(cs_aliases);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(cs_aliases[mid].label, label);
+		if (c == 0)
+			return &cs_aliases[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 

@@ -423,12 +423,17 @@ part_filename(struct hk_message *m, const struct mime_part *q)
 static struct hk_str
 part_charset(struct hk_message *m, const struct mime_part *q)
 {
-	struct hk_buf b;
-	buf_init(&b);
 	struct hk_str r = { "", 0 };
-	if (q->ctype.len && mime_param_raw(q->ctype.ptr, q->ctype.len, "charset", &b) && b.len)
+	bool escaped;
+	if (q->ctype.len == 0 || !mime_param_slice(q->ctype.ptr, q->ctype.len, "charset", &r, &escaped))
+		return (struct hk_str){ "", 0 };
+	if (escaped) {
+		struct hk_buf b;
+		buf_init(&b);
+		mime_param_raw(q->ctype.ptr, q->ctype.len, "charset", &b);
 		r = arena_str(&m->arena, b.data, b.len);
-	buf_fini(&b);
+		buf_fini(&b);
+	}
 	return r;
 }
 

@@ -185,6 +185,21 @@ mime_param_raw(const char *v, size_t len, const char *name, struct hk_buf *out)
 	return false;
 }
 
+bool
+mime_param_slice(const char *v, size_t len, const char *name, struct hk_str *val_r, bool *escaped_r)
+{
+	struct param p;
+	size_t i = params_start(v, len);
+	while (param_next(v, len, &i, &p)) {
+		if (str_ieq_cstr(p.name, name)) {
+			*val_r = (struct hk_str){ p.val, p.vlen };
+			*escaped_r = p.quoted && memchr(p.val, '\\', p.vlen) != NULL;
+			return true;
+		}
+	}
+	return false;
+}
+
 enum pform { PF_NONE, PF_PLAIN, PF_EXT, PF_SECTION, PF_SECTION_EXT };
 
 /* Classifies an attribute against `name`: name, name*, name*N, name*N*. */

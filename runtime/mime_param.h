@@ -30,6 +30,11 @@ struct hk_str mime_param_token(const char *v, size_t len);
  * false when the parameter is absent. */
 bool mime_param_raw(const char *v, size_t len, const char *name, struct hk_buf *out);
 
+/* The value of parameter `name` as a slice of v (inside the quotes when
+ * quoted); *escaped_r tells whether it still holds backslash escapes
+ * (then use mime_param_raw). No allocation: the parser's fast path. */
+bool mime_param_slice(const char *v, size_t len, const char *name, struct hk_str *val_r, bool *escaped_r);
+
 /* Appends the decoded UTF-8 value of parameter `name`: RFC 2231 forms win
  * over the plain one, continuations are joined before the charset is
  * applied, and plain values are RFC 2047 decoded. *errs_r gets

@@ -226,13 +226,20 @@ field_interpret(struct mime_parser *p)
 			q->type = lower_copy(p->arena, t);
 			q->subtype = lower_copy(p->arena, st);
 		}
-		struct hk_buf b;
-		buf_init(&b);
-		if (mime_param_raw(q->ctype.ptr, q->ctype.len, "boundary", &b)) {
-			struct hk_str bs = trimmed(b.data, b.len);
-			q->boundary = arena_str(p->arena, bs.ptr, bs.len);
+		struct hk_str bv;
+		bool escaped;
+		if (mime_param_slice(q->ctype.ptr, q->ctype.len, "boundary", &bv, &escaped)) {
+			struct hk_buf b;
+			buf_init(&b);
+			if (escaped) {
+				mime_param_raw(q->ctype.ptr, q->ctype.len, "boundary", &b);
+				bv = (struct hk_str){ b.data, b.len };
+			}
+			bv = trimmed(bv.ptr, bv.len);
+			/* unescaped, it is a slice of q->ctype, already in the arena */
+			q->boundary = escaped ? arena_str(p->arena, bv.ptr, bv.len) : bv;
+			buf_fini(&b);
 		}
-		buf_fini(&b);
 		break;
 	}
 	case FK_CTE: {

@@ -9,6 +9,7 @@
 # With --update the expected files are rewritten; review the diff.
 set -u
 HIKYAKU=${HIKYAKU:-build/hikyaku}
+case "$HIKYAKU" in /*) ;; *) HIKYAKU=$PWD/$HIKYAKU ;; esac
 update=0
 [ "${1:-}" = "--update" ] && update=1
 tmp=$(mktemp -d)
