@@ -47,6 +47,15 @@ LIBS    := $(PKG_LIBS)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 
+# Quiet by default; `make V=1` prints the commands.
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-7s %s\n'
+endif
+
 # --- sources ----------------------------------------------------------------
 LANG_SRC    := $(wildcard lang/*.c)
 RUNTIME_SRC := $(wildcard runtime/*.c)
@@ -90,37 +99,44 @@ golden-update: $(HIKYAKU)
 # --- generated code -----------------------------------------------------------
 $(GEN)/lang/lexer.c: lang/lexer.re | $(GEN)/lang/grammar.h
 	@mkdir -p $(@D)
-	re2c -W -Werror --no-generation-date --location-format gnu -o $@ $<
+	$(say) RE2C $@
+	$(Q)re2c -W -Werror --no-generation-date --location-format gnu -o $@ $<
 
 # Lemon writes grammar.c, grammar.h and grammar.out next to its input, so
 # it runs on a copy in build/gen/lang.
 $(GEN)/lang/grammar.c $(GEN)/lang/grammar.h: lang/grammar.y
 	@mkdir -p $(GEN)/lang
-	cp lang/grammar.y $(GEN)/lang/grammar.y
-	lemon -q -T$(LEMPAR) -s $(GEN)/lang/grammar.y >/dev/null || lemon -T$(LEMPAR) $(GEN)/lang/grammar.y
+	$(say) LEMON $@
+	$(Q)cp lang/grammar.y $(GEN)/lang/grammar.y
+	$(Q)lemon -q -T$(LEMPAR) -s $(GEN)/lang/grammar.y >/dev/null || lemon -T$(LEMPAR) $(GEN)/lang/grammar.y
 	@test -f $(GEN)/lang/grammar.c
 
 # --- objects ------------------------------------------------------------------
 $(B)/obj/%.o: %.c | $(GEN)/lang/grammar.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 # Generated code is compiled with the same warnings; lemon's template needs
 # -Wno-unused-parameter and -Wno-missing-prototypes in places, scoped here.
 $(B)/obj/gen/%.o: $(GEN)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -Wno-missing-prototypes -Wno-missing-declarations -Wno-implicit-fallthrough -MMD -MP -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -Wno-missing-prototypes -Wno-missing-declarations -Wno-implicit-fallthrough -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
 
 $(HIKYAKU): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIBS)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) $(LDFLAGS) $(LIBS) $(shell pkg-config --libs cmocka)
+	$(say) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) $(LDFLAGS) $(LIBS) $(shell pkg-config --libs cmocka)
 
 # --- fuzzing (clang libFuzzer) ------------------------------------------------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

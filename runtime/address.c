@@ -261,7 +261,12 @@ is_atext(unsigned char c)
 		return true; /* RFC 6532 UTF-8 */
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
-	return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '/':
+	case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}': case '~':
+		return true;
+	}
+	return false;
 }
 
 static bool

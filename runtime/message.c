@@ -250,15 +250,33 @@ hk_message_headers(struct hk_message *m, const struct hk_header **h_r)
 	return m->nh;
 }
 
+/* ASCII case folding without branches: header names are compared a lot. */
+static inline unsigned
+fold(unsigned char c)
+{
+	return c + (((unsigned)c - 'A' < 26u) << 5);
+}
+
 static uint32_t
 name_hash(const char *s, size_t n)
 {
 	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)ascii_lower(s[i]);
+		h ^= fold((unsigned char)s[i]);
 		h *= 16777619u;
 	}
 	return h;
+}
+
+static bool
+name_eq(struct hk_str a, const char *b, size_t n)
+{
+	if (a.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (fold((unsigned char)a.ptr[i]) != fold((unsigned char)b[i]))
+			return false;
+	return true;
 }
 
 static struct name_ent *
@@ -268,7 +286,7 @@ index_slot(struct hk_message *m, const char *name, size_t len, uint32_t h)
 		struct name_ent *e = &m->tab[i];
 		if (e->count == 0)
 			return e;
-		if (e->hash == h && str_ieq(header_name_of(m, e->first), (struct hk_str){ name, len }))
+		if (e->hash == h && name_eq(header_name_of(m, e->first), name, len))
 			return e;
 	}
 }

@@ -181,12 +181,19 @@ line_cap(const struct mime_parser *p)
 static void
 scan_8bit(struct mime_parser *p, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] >= 0x80) {
-			p->field.flags |= MIME_HDR_8BIT;
-			p->errors |= HK_MSG_ERR_8BIT_HEADER;
-			return;
-		}
+	size_t i = 0;
+	uint64_t acc = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= (unsigned char)s[i];
+	if (acc & 0x8080808080808080ull) {
+		p->field.flags |= MIME_HDR_8BIT;
+		p->errors |= HK_MSG_ERR_8BIT_HEADER;
+	}
 }
 
 static struct hk_str
