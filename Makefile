@@ -104,7 +104,7 @@ $(GEN)/lang/lexer.c: lang/lexer.re | $(GEN)/lang/grammar.h
 
 # Lemon writes grammar.c, grammar.h and grammar.out next to its input, so
 # it runs on a copy in build/gen/lang.
-$(GEN)/lang/grammar.c $(GEN)/lang/grammar.h: lang/grammar.y
+$(GEN)/lang/grammar.c $(GEN)/lang/grammar.h &: lang/grammar.y
 	@mkdir -p $(GEN)/lang
 	$(say) LEMON $@
 	$(Q)cp lang/grammar.y $(GEN)/lang/grammar.y
