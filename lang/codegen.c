@@ -464,7 +464,9 @@ gen_branch(struct cg *cg, const struct ast *n, bool jump_if, size_t label)
 	}
 	default:
 		gen_value(cg, n);
-		if (deref(n)->type != TY_BOOL)
+		/* TRUTH also gives a trace line for a bare condition like `tls`;
+		 * `has` tests trace themselves */
+		if (deref(n)->kind != AST_HAS)
 			emit_op(cg, OP_TRUTH, n->loc);
 		emit_jump(cg, jump_if ? OP_JT : OP_JF, label, n->loc);
 		return;

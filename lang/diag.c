@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DIAG_LINE_MAX 160 /* bytes of a source line shown under a message */
+
 void
 diag_init(struct diag *d)
 {
@@ -140,7 +142,12 @@ diag_format(const struct diag *d, const struct diag_msg *m, struct hk_buf *out, 
 		buf_printf(out, "%s%s:%u:%u: %s", bold, f->name, m->loc.line, m->loc.col, reset);
 	else
 		buf_printf(out, "%shikyaku: %s", bold, reset);
-	buf_printf(out, "%s%s:%s %s", color ? colors[m->sev] : "", names[m->sev], reset, m->text);
+	buf_printf(out, "%s%s:%s ", color ? colors[m->sev] : "", names[m->sev], reset);
+	/* Messages quote the script (names, decoded strings): control bytes
+	 * are shown as '?', so a script cannot send escape sequences to the
+	 * terminal or the log reading the diagnostics. */
+	for (const char *t = m->text; *t; t++)
+		buf_addc(out, (unsigned char)*t < 0x20 || *t == 0x7f ? '?' : *t);
 	if (m->flag)
 		buf_printf(out, " [-W%s]", m->flag);
 	buf_addc(out, '\n');
@@ -149,13 +156,29 @@ diag_format(const struct diag *d, const struct diag_msg *m, struct hk_buf *out, 
 	size_t len;
 	if (f == NULL || !source_line(f, m->loc.line, &line, &len))
 		return;
-	buf_printf(out, "%5u | ", m->loc.line);
-	/* Tabs are shown as single spaces so the caret lines up. */
-	for (size_t i = 0; i < len; i++)
-		buf_addc(out, line[i] == '\t' ? ' ' : line[i]);
-	buf_adds(out, "\n      | ");
+	/* A long line is cut to a window around the caret (a hostile file may
+	 * be one 4 MB line with 50 errors on it), never inside a UTF-8
+	 * sequence; tabs and control bytes are shown as spaces, so the caret
+	 * lines up and nothing reaches the terminal raw. */
 	size_t col = m->loc.col ? m->loc.col - 1 : 0;
-	for (size_t i = 0; i < col && i < len; i++) {
+	size_t from = 0, to = len;
+	if (len > DIAG_LINE_MAX) {
+		from = col > DIAG_LINE_MAX / 2 ? col - DIAG_LINE_MAX / 2 : 0;
+		if (from > len - DIAG_LINE_MAX)
+			from = len - DIAG_LINE_MAX;
+		to = from + DIAG_LINE_MAX;
+		while (from < to && ((unsigned char)line[from] & 0xC0) == 0x80)
+			from++;
+		while (to > from && to < len && ((unsigned char)line[to] & 0xC0) == 0x80)
+			to--;
+	}
+	buf_printf(out, "%5u | %s", m->loc.line, from ? "..." : "");
+	for (size_t i = from; i < to; i++)
+		buf_addc(out, (unsigned char)line[i] < 0x20 || line[i] == 0x7f ? ' ' : line[i]);
+	buf_adds(out, to < len ? "...\n      | " : "\n      | ");
+	if (from)
+		buf_adds(out, "   ");
+	for (size_t i = from; i < col && i < to; i++) {
 		/* Count a UTF-8 sequence as one column for the caret line. */
 		unsigned char c = (unsigned char)line[i];
 		if ((c & 0xC0) != 0x80)
@@ -165,7 +188,7 @@ diag_format(const struct diag *d, const struct diag_msg *m, struct hk_buf *out, 
 		buf_adds(out, colors[m->sev]);
 	buf_addc(out, '^');
 	unsigned width = 0;
-	for (size_t i = col + 1; i < col + m->loc.len && i < len; i++)
+	for (size_t i = col + 1; i < col + m->loc.len && i < to; i++)
 		if (((unsigned char)line[i] & 0xC0) != 0x80)
 			width++;
 	for (unsigned i = 0; i < width; i++)

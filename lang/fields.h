@@ -34,4 +34,12 @@ enum hk_spf { SPF_PASS, SPF_FAIL, SPF_SOFTFAIL, SPF_NEUTRAL, SPF_NONE, SPF_TEMPE
 bool hk_action_stage_ok(int act, int stage);
 bool hk_action_untrusted_ok(int act);
 
+/* Syntax checks shared by the checker (constants) and the VM (values
+ * computed at run time): a mail address local@domain, a folder name
+ * ("Work/Reports": no "..", no leading dot or slash, no control
+ * characters), an IMAP flag (a system flag or a keyword atom). */
+bool hk_address_ok(struct hk_str a);
+bool hk_folder_name_ok(struct hk_str f);
+bool hk_flag_ok(struct hk_str f);
+
 #endif

@@ -66,15 +66,16 @@ static struct ast *mk_cmp(struct parse_ctx *ctx, int op, struct ast *a, struct a
 			    "this '{' is never closed (the file ends first)");
 		else
 			diag_error(ctx->diag, ctx->last.loc, "syntax", "unexpected end of file");
-	} else if (ctx->last.type == TK_IDENT && ctx->last.loc.line == TOKEN.loc.line &&
-	    (TOKEN.type == TK_STRING || TOKEN.type == TK_IDENT || TOKEN.type == TK_NUMBER)) {
-		const char *sg = sema_suggest_word((struct hk_str){ ctx->last.ptr, ctx->last.len });
+	} else if (TOKEN.type == TK_IDENT || (ctx->last.type == TK_IDENT && ctx->last.loc.line == TOKEN.loc.line &&
+	    (TOKEN.type == TK_STRING || TOKEN.type == TK_NUMBER))) {
+		/* a name where none can stand ('subject contians "x"'), or a name
+		 * followed by a value ('hedaer "X"'): that name is the mistake */
+		const struct token *w = TOKEN.type == TK_IDENT ? &TOKEN : &ctx->last;
+		const char *sg = sema_suggest_word((struct hk_str){ w->ptr, w->len });
 		if (sg)
-			diag_error(ctx->diag, ctx->last.loc, "syntax", "unknown word '%.*s'; did you mean '%s'?", (int)ctx->last.len,
-			    ctx->last.ptr, sg);
+			diag_error(ctx->diag, w->loc, "syntax", "unknown word '%.*s'; did you mean '%s'?", (int)w->len, w->ptr, sg);
 		else
-			diag_error(ctx->diag, ctx->last.loc, "syntax", "unknown word '%.*s' before %s", (int)ctx->last.len,
-			    ctx->last.ptr, lexer_token_name(TOKEN.type));
+			diag_error(ctx->diag, w->loc, "syntax", "unknown word '%.*s' here", (int)w->len, w->ptr);
 	} else if (TOKEN.type == TK_NL) {
 		diag_error(ctx->diag, ctx->last.loc, "syntax", "unexpected end of line after '%.*s'",
 		    (int)(ctx->last.len > 40 ? 40 : ctx->last.len), ctx->last.ptr);
@@ -274,9 +275,9 @@ value(A) ::= DURATION(N). { A = NODE(AST_NUM, N); A->num = N.num; A->str = tokst
 value(A) ::= TRUE(T). { A = NODE(AST_BOOL, T); A->num = 1; }
 value(A) ::= FALSE(T). { A = NODE(AST_BOOL, T); A->num = 0; }
 value(A) ::= REGEX(R). { A = parse_regex(ctx, &R); }
-value(A) ::= LBRACKET(T) elems(L) RBRACKET. { A = L; A->loc = T.loc; }
-value(A) ::= LBRACKET(T) elems(L) COMMA RBRACKET. { A = L; A->loc = T.loc; }
-value(A) ::= LBRACKET(T) RBRACKET. { A = NODE(AST_LIST, T); }
+value(A) ::= LBRACKET(T) elems(L) RBRACKET(E). { A = L; A->loc = T.loc; A->end_line = E.loc.line; }
+value(A) ::= LBRACKET(T) elems(L) COMMA RBRACKET(E). { A = L; A->loc = T.loc; A->end_line = E.loc.line; }
+value(A) ::= LBRACKET(T) RBRACKET(E). { A = NODE(AST_LIST, T); A->end_line = E.loc.line; }
 value(A) ::= path(P). { A = P; }
 value(A) ::= HEADER(T) value(N). { A = NODE(AST_HEADER, T); A->op = 0; A->a = N; }
 value(A) ::= HEADERS(T) value(N). { A = NODE(AST_HEADER, T); A->op = 1; A->a = N; }
@@ -322,4 +323,4 @@ atom(A) ::= DURATION(N). { A = NODE(AST_NUM, N); A->num = N.num; A->str = tokstr
 atom(A) ::= IDENT(N). { A = NODE(AST_NAME, N); A->str = tokstr(ctx, N); }
 atom(A) ::= TRUE(T). { A = NODE(AST_BOOL, T); A->num = 1; }
 atom(A) ::= FALSE(T). { A = NODE(AST_BOOL, T); A->num = 0; }
-atom(A) ::= LBRACKET(T) elems(L) RBRACKET. { A = L; A->loc = T.loc; }
+atom(A) ::= LBRACKET(T) elems(L) RBRACKET(E). { A = L; A->loc = T.loc; A->end_line = E.loc.line; }

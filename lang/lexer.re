@@ -231,6 +231,8 @@ lexer_next(struct lexer *lx, struct token *t)
 			}
 			t->type = TK_STRING;
 			t->len = (size_t)(lx->cur - tokp);
+			if (t->len > HK_MAX_TOKEN_LEN)
+				diag_error(lx->diag, t->loc, NULL, "token longer than %u bytes", HK_MAX_TOKEN_LEN);
 			return;
 		}
 		"\"" ([^"\\\n\x00] | "\\" [^\n\x00])* "\"" {
@@ -319,7 +321,7 @@ lexer_next(struct lexer *lx, struct token *t)
 		">" { t->type = TK_GT; break; }
 		">=" { t->type = TK_GE; break; }
 		";" {
-			diag_error(lx->diag, loc_at(lx, tokp, 1), NULL, "unexpected ';' (statements end at the end of the line)");
+			diag_error(lx->diag, loc_at(lx, tokp, 1), NULL, "unexpected ';' (statements need no terminator)");
 			lx->cur = (const char *)cur;
 			continue;
 		}

@@ -63,6 +63,7 @@ struct sema {
 	int stage;          /* current stage; -1 while checking a const */
 	unsigned used_stages; /* while checking a const: stages its fields allow */
 	int nest;
+	bool nest_reported; /* one "nested too deeply" per expression */
 	unsigned lib_depth;
 	/* per-stage state for the linter */
 	unsigned forward_count;
@@ -217,7 +218,7 @@ field_lookup(const char *name)
 	static const struct { const char *alias; int field; } aliases[] = {
 		{ "attachment.name", FIELD_ATT_NAME }, { "attachment.type", FIELD_ATT_TYPE },
 		{ "attachment.size", FIELD_ATT_SIZE }, { "attachments", FIELD_ATT_COUNT },
-		{ "attachment.count", FIELD_ATT_COUNT }, { "reply-to", FIELD_REPLY_TO },
+		{ "attachment.count", FIELD_ATT_COUNT },
 		{ "envelope.rcpt", FIELD_ENV_TO }, { "rcpt", FIELD_RECIPIENT },
 	};
 	for (size_t i = 0; i < HK_ARRAY_LEN(aliases); i++)
@@ -480,16 +481,10 @@ check_regex(struct sema *s, struct ast *n)
 static bool
 addr_syntax_ok(struct hk_str a)
 {
-	const char *at = memchr(a.ptr, '@', a.len);
-	if (at == NULL || at == a.ptr || at == a.ptr + a.len - 1 || a.len > 320)
-		return false;
-	for (size_t i = 0; i < a.len; i++) {
-		unsigned char c = (unsigned char)a.ptr[i];
-		if (c <= ' ' || c == '<' || c == '>' || c == ',' || c == '"' || c == 0x7f)
-			return false;
-	}
-	return memchr(at + 1, '@', (size_t)(a.ptr + a.len - at - 1)) == NULL;
+	return hk_address_ok(a);
 }
+
+static const struct ast *deref(const struct ast *v);
 
 static enum sem_type
 check_string(struct sema *s, struct ast *n)
@@ -510,6 +505,25 @@ check_string(struct sema *s, struct ast *n)
 		}
 		if (!p->constant)
 			n->constant = false;
+	}
+	if (n->constant) {
+		/* every part is known: fold to a plain string, so constants built
+		 * with ${} work wherever a constant string does (lists, header
+		 * names, checks of addresses and folders) */
+		struct hk_buf b;
+		buf_init(&b);
+		for (struct ast *p = n->list; p; p = p->next) {
+			const struct ast *v = deref(p);
+			if (v->kind == AST_STR)
+				buf_add(&b, v->str.ptr, v->str.len);
+			else if (v->kind == AST_NUM)
+				buf_printf(&b, "%lld", (long long)v->num);
+			else if (v->kind == AST_BOOL)
+				buf_adds(&b, v->num ? "true" : "false");
+		}
+		n->str = arena_str(s->a, b.data ? b.data : "", b.len);
+		n->interpolated = false;
+		buf_fini(&b);
 	}
 	return TY_STR;
 }
@@ -552,9 +566,30 @@ check_cmp(struct sema *s, struct ast *n)
 	int field = value_field(n->a);
 	enum sem_type rt;
 	if (lt == TY_ENUM && field >= 0) {
-		bool bare = n->b->kind == AST_NAME || n->b->kind == AST_STR || n->b->kind == AST_LIST;
-		if (!enum_value(s, field, n->b) && !bare)
-			check_expr(s, n->b);
+		struct ast *b = n->b;
+		bool named_const = b->kind == AST_NAME && b->list == NULL && const_find(s, b->str);
+		bool bare = !named_const && (b->kind == AST_NAME || b->kind == AST_STR || b->kind == AST_LIST);
+		if (named_const) {
+			/* a constant: its strings must be values of the field */
+			check_expr(s, b);
+			const struct ast *v = deref(b);
+			const struct ast *items = v->kind == AST_LIST ? v->list : v;
+			for (const struct ast *e = items; e; e = v->kind == AST_LIST ? e->next : NULL) {
+				const struct ast *ev = deref(e);
+				if (ev->kind == AST_STR && !ev->interpolated && !enum_word_ok(field, ev->str)) {
+					struct hk_buf words;
+					buf_init(&words);
+					enum_words_hint(field, &words);
+					diag_error(s->d, b->loc, "enum", "'%s' is never \"%.*s\" (from constant '%.*s'; values: %s)", hk_fields[field].name,
+					    (int)ev->str.len, ev->str.ptr, (int)b->str.len, b->str.ptr, words.data);
+					buf_fini(&words);
+				}
+				if (v->kind != AST_LIST)
+					break;
+			}
+		} else if (!enum_value(s, field, b) && !bare) {
+			check_expr(s, b);
+		}
 		rt = n->b->type;
 		if (n->op != CMP_IS && n->op != CMP_IN) {
 			diag_error(s->d, n->loc, "type", "'%s' can only be compared with 'is' or 'in'", hk_fields[field].name);
@@ -585,7 +620,7 @@ check_cmp(struct sema *s, struct ast *n)
 			    rt == TY_STR ? "; did you mean 'contains'?" : "");
 			break;
 		}
-		if (rt == TY_NUMLIST ? (lt != TY_NUM && lt != TY_NUMLIST) : !is_stringish(lt))
+		if (rt == TY_NUMLIST ? (lt != TY_NUM && lt != TY_NUMLIST && lt != TY_STR && lt != TY_STRLIST) : !is_stringish(lt))
 			diag_error(s->d, n->a->loc, "type", "cannot look for %s in %s", type_name(lt), type_name(rt));
 		break;
 	case CMP_IS:
@@ -596,9 +631,11 @@ check_cmp(struct sema *s, struct ast *n)
 		}
 		if (lt == TY_NUM || lt == TY_NUMLIST) {
 			if (rt != TY_NUM && rt != TY_NUMLIST)
-				diag_error(s->d, n->b->loc, "type", "'%s' is a number; compare it with a number", n->a->kind == AST_NAME ? "it" : "the left side");
+				diag_error(s->d, n->b->loc, "type", "the left side is a number; compare it with a number");
 			break;
 		}
+		if ((lt == TY_STR || lt == TY_STRLIST) && (rt == TY_NUM || rt == TY_NUMLIST))
+			break; /* header text read as a number, like '<' does */
 		/* fall through */
 	case CMP_CONTAINS:
 	case CMP_STARTS:
@@ -631,7 +668,7 @@ static enum sem_type
 check_expr(struct sema *s, struct ast *n)
 {
 	if (++s->nest > HK_MAX_NESTING) {
-		if (s->nest == HK_MAX_NESTING + 1)
+		if (!s->nest_reported && (s->nest_reported = true))
 			diag_error(s->d, n->loc, "nesting", "expression nested too deeply (more than %d levels)", HK_MAX_NESTING);
 		s->nest--;
 		n->type = TY_UNKNOWN;
@@ -721,6 +758,7 @@ check_expr(struct sema *s, struct ast *n)
 static void
 check_condition(struct sema *s, struct ast *c)
 {
+	s->nest_reported = false;
 	enum sem_type t = check_expr(s, c);
 	if (t == TY_UNKNOWN || t == TY_BOOL)
 		return;
@@ -842,20 +880,9 @@ check_folder(struct sema *s, struct ast *v)
 	const struct ast *d = deref(v);
 	if (!v->constant || d->kind != AST_STR)
 		return;
-	struct hk_str f = d->str;
-	bool ok = f.len > 0 && f.len <= 255 && f.ptr[0] != '.' && f.ptr[0] != '/' && f.ptr[f.len - 1] != '/';
-	for (size_t i = 0; ok && i < f.len; i++) {
-		unsigned char c = (unsigned char)f.ptr[i];
-		if (c < 0x20 || c == 0x7f || c == '\\')
-			ok = false;
-		if (c == '.' && i + 1 < f.len && f.ptr[i + 1] == '.')
-			ok = false;
-		if (c == '/' && i + 1 < f.len && f.ptr[i + 1] == '/')
-			ok = false;
-	}
-	if (!ok)
+	if (!hk_folder_name_ok(d->str))
 		diag_error(s->d, v->loc, "folder", "'%.*s' is not a valid folder name (use names like \"Work\" or \"Work/Reports\")",
-		    (int)(f.len > 60 ? 60 : f.len), f.ptr);
+		    (int)(d->str.len > 60 ? 60 : d->str.len), d->str.ptr);
 }
 
 static void
@@ -879,26 +906,6 @@ check_smtp_code(struct sema *s, struct ast *act)
 				diag_warning(s->d, act->list->loc, "smtp-code", "the enhanced status code should start with %d", lo / 100);
 		}
 	}
-}
-
-static bool
-valid_flag(struct hk_str f)
-{
-	static const char *const sys[] = { "\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", NULL };
-	if (f.len && f.ptr[0] == '\\') {
-		for (int i = 0; sys[i]; i++)
-			if (f.len == strlen(sys[i]) && strncasecmp(f.ptr, sys[i], f.len) == 0)
-				return true;
-		return false;
-	}
-	if (f.len == 0 || f.len > 64)
-		return false;
-	for (size_t i = 0; i < f.len; i++) {
-		unsigned char c = (unsigned char)f.ptr[i];
-		if (c <= ' ' || c >= 0x7f || strchr("(){%*\"\\]", c))
-			return false;
-	}
-	return true;
 }
 
 static void
@@ -1022,7 +1029,7 @@ check_action(struct sema *s, struct ast *n)
 	case ACT_FLAG: {
 		expect_string(s, n->list, "the flag");
 		const struct ast *d = deref(n->list);
-		if (n->list->constant && d->kind == AST_STR && !valid_flag(d->str))
+		if (n->list->constant && d->kind == AST_STR && !hk_flag_ok(d->str))
 			diag_error(s->d, n->list->loc, "flag", "'%.*s' is not a flag (system flags: \\\\Seen \\\\Answered \\\\Flagged \\\\Deleted \\\\Draft; or a keyword like \"$Label\")",
 			    (int)(d->str.len > 40 ? 40 : d->str.len), d->str.ptr);
 		break;
@@ -1436,8 +1443,13 @@ do_import(struct sema *s, struct ast *imp, unsigned from_file)
 	}
 	s->imported = xgrow(s->imported, &s->cap_imported, s->nimported + 1, sizeof(char *));
 	s->imported[s->nimported++] = xstrdup(real);
-	char *shown = xasprintf("%.*s.hk", (int)name.len, name.ptr);
-	unsigned f = diag_add_file(s->d, library_name_ok(name) ? shown : real, real, text, len);
+	/* a file is shown relative to its importer, as given, never by the
+	 * machine's absolute path (messages and golden files stay stable) */
+	char *dir = xstrdup(s->d->files[from_file].name);
+	char *shown = library_name_ok(name) ? xasprintf("%.*s.hk", (int)name.len, name.ptr)
+	    : name.ptr[0] == '/' ? xasprintf("%.*s", (int)name.len, name.ptr) : xasprintf("%s/%.*s", dirname(dir), (int)name.len, name.ptr);
+	free(dir);
+	unsigned f = diag_add_file(s->d, shown, real, text, len);
 	free(shown);
 	struct ast *root = parse_file(s->a, s->d, f, NULL, NULL);
 	s->import_stack[s->import_depth++] = xstrdup(real);

@@ -34,10 +34,11 @@ hk_program_new(void)
 	return p;
 }
 
+/* Shared between server threads: the count is atomic. */
 struct hk_program *
 hk_program_ref(struct hk_program *p)
 {
-	p->refs++;
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
 	return p;
 }
 
@@ -46,7 +47,7 @@ hk_program_unref(struct hk_program **pp)
 {
 	struct hk_program *p = *pp;
 	*pp = NULL;
-	if (p == NULL || --p->refs > 0)
+	if (p == NULL || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (uint32_t i = 0; i < p->nregexes; i++)
 		if (p->regexes[i].code)

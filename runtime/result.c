@@ -109,9 +109,18 @@ hk_reply_target(const struct hk_env *env)
 	return env->env_from;
 }
 
+/* `fileinto "INBOX"` is `keep` (IMAP: INBOX is case-insensitive). */
+static bool
+is_inbox(const struct hk_action *a)
+{
+	return a->kind == ACT_KEEP || (a->kind == ACT_FILEINTO && str_ieq_cstr(a->arg[0], "INBOX"));
+}
+
 static bool
 same_action(const struct hk_action *a, const struct hk_action *b)
 {
+	if (is_inbox(a) && is_inbox(b))
+		return true;
 	if (a->kind != b->kind)
 		return false;
 	switch (a->kind) {
@@ -119,6 +128,7 @@ same_action(const struct hk_action *a, const struct hk_action *b)
 	case ACT_DISCARD:
 	case ACT_STRIP:
 	case ACT_EXPUNGE:
+	case ACT_REJECT:
 		return true;
 	case ACT_FILEINTO:
 	case ACT_EXPAND:
@@ -146,6 +156,18 @@ hk_result_finalize(struct hk_result *r, struct hk_message *msg, const struct hk_
 		struct hk_action *a = &r->acts[i];
 		if (a->suppressed)
 			continue;
+		/* values computed at run time get the checks the compiler gives
+		 * constants: a message must not choose a folder like "../x" */
+		if (a->kind == ACT_FILEINTO && !hk_folder_name_ok(a->arg[0]))
+			a->suppressed = "not a valid folder name";
+		else if (a->kind == ACT_FLAG && !hk_flag_ok(a->arg[0]))
+			a->suppressed = "not a valid flag";
+		else if ((a->kind == ACT_FORWARD || a->kind == ACT_NOTIFY) && !hk_address_ok(a->arg[0]))
+			a->suppressed = "not an e-mail address";
+		else if (a->kind == ACT_REPLY && (a->mask & 4) && !hk_address_ok(a->arg[2]))
+			a->suppressed = "the reply sender is not an e-mail address";
+		if (a->suppressed)
+			continue;
 		for (size_t k = 0; k < i; k++)
 			if (!r->acts[k].suppressed && same_action(&r->acts[k], a)) {
 				a->suppressed = "duplicate";
@@ -158,6 +180,11 @@ hk_result_finalize(struct hk_result *r, struct hk_message *msg, const struct hk_
 			explicit_keep = true;
 			break;
 		case ACT_FILEINTO:
+			if (is_inbox(a))
+				explicit_keep = true;
+			else
+				cancel_keep = true;
+			break;
 		case ACT_DISCARD:
 		case ACT_EXPAND: /* a list address has no mailbox of its own */
 			cancel_keep = true;

@@ -4,7 +4,7 @@
  *
  * xmalloc and friends abort on failure. That is safe only because every size a
  * peer or a script influences is checked against a named limit before it is
- * allocated (see STYLE.md, section 4).
+ * allocated.
  */
 #ifndef HK_UTIL_H
 #define HK_UTIL_H

@@ -178,6 +178,9 @@ struct run {
 	const struct hk_trace *trace;
 	struct arena scratch;
 	bool oom;
+	bool too_many; /* more than HK_MAX_ACTIONS_PER_RUN actions */
+	uint64_t steps;  /* instruction budget left; text scanning is charged too */
+	unsigned regex_giveups; /* matches stopped by the match limit */
 	unsigned rule;
 	size_t first_act; /* actions of this run start here */
 	/* envelope addresses, parsed once */
@@ -425,18 +428,25 @@ ci_contains(struct hk_str hay, const char *hay_lower, struct hk_str needle_lower
 		return false;
 	if (hay_lower)
 		return memmem(hay_lower, hay.len, needle_lower.ptr, needle_lower.len) != NULL;
+	/* Candidates are the places of the needle's first byte in either case,
+	 * found with memchr (vectorized in libc): `body.raw contains` scans the
+	 * whole raw body, at ~10 instructions a byte with a byte loop. */
 	char first = needle_lower.ptr[0];
 	char upper = (first >= 'a' && first <= 'z') ? (char)(first - 32) : first;
-	const char *p = hay.ptr, *last = hay.ptr + hay.len - needle_lower.len;
-	while (p <= last) {
-		if (*p == first || *p == upper) {
-			size_t k = 1;
-			while (k < needle_lower.len && ascii_lower(p[k]) == needle_lower.ptr[k])
-				k++;
-			if (k == needle_lower.len)
-				return true;
-		}
-		p++;
+	const char *last = hay.ptr + hay.len - needle_lower.len;
+	const char *nl = memchr(hay.ptr, first, (size_t)(last - hay.ptr) + 1);
+	const char *nu = upper != first ? memchr(hay.ptr, upper, (size_t)(last - hay.ptr) + 1) : NULL;
+	while (nl || nu) {
+		const char *p = nl && (nu == NULL || nl < nu) ? nl : nu;
+		size_t k = 1;
+		while (k < needle_lower.len && ascii_lower(p[k]) == needle_lower.ptr[k])
+			k++;
+		if (k == needle_lower.len)
+			return true;
+		if (p == nl)
+			nl = p < last ? memchr(p + 1, first, (size_t)(last - p)) : NULL;
+		else
+			nu = p < last ? memchr(p + 1, upper, (size_t)(last - p)) : NULL;
 	}
 	return false;
 }
@@ -533,6 +543,18 @@ num_cmp(double a, int64_t b, unsigned op)
 	}
 }
 
+#define HK_MAX_REGEX_GIVEUPS 4   /* regex matches stopped by the match limit, per run */
+#define HK_SCAN_BYTES_PER_STEP 64 /* text scanned by comparisons, charged to the budget */
+
+/* Charges scanning `bytes` of text to the run's instruction budget, so
+ * many tests over a large body cost what they really cost. */
+static inline void
+charge(struct run *r, size_t bytes)
+{
+	uint64_t c = bytes / HK_SCAN_BYTES_PER_STEP;
+	r->steps = r->steps > c ? r->steps - c : 0;
+}
+
 static bool
 compare(struct run *r, const struct val *a, const struct val *b, unsigned op)
 {
@@ -564,6 +586,7 @@ compare(struct run *r, const struct val *a, const struct val *b, unsigned op)
 		for (uint32_t i = 0; i < na; i++) {
 			struct hk_str s = text_at(a, i);
 			bool hit = false;
+			charge(r, s.len);
 			switch (op) {
 			case CMP_IS:
 			case CMP_IN:
@@ -595,12 +618,16 @@ compare(struct run *r, const struct val *a, const struct val *b, unsigned op)
 static _Thread_local pcre2_match_data *tl_md;
 static _Thread_local pcre2_match_context *tl_mctx;
 
-static bool
+/* 1 when any value matches, 0 when none does, -1 when the match limit
+ * stopped a match before any matched: then the test is neither true nor
+ * false, so neither `~` nor `!~` holds (a crafted subject must not turn a
+ * negated test true). */
+static int
 regex_match(struct run *r, const struct val *a, unsigned idx)
 {
 	pcre2_code *re = r->p->regexes[idx].code;
 	if (re == NULL)
-		return false;
+		return 0;
 	if (tl_md == NULL) {
 		tl_md = pcre2_match_data_create(1, NULL);
 		tl_mctx = pcre2_match_context_create(NULL);
@@ -608,13 +635,26 @@ regex_match(struct run *r, const struct val *a, unsigned idx)
 	pcre2_set_match_limit(tl_mctx, r->lim->match_limit);
 	pcre2_set_depth_limit(tl_mctx, r->lim->match_limit / 10 + 1);
 	uint32_t n = text_count(a);
+	int result = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct hk_str s = text_at(a, i);
 		int rc = pcre2_match(re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, tl_md, tl_mctx);
 		if (rc >= 0)
-			return true;
+			return 1;
+		charge(r, s.len);
+		if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
+		    rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+			result = -1;
+			/* each give-up cost a whole match limit of work: a few are
+			 * bad luck, many are an attack on the server's CPU */
+			if (++r->regex_giveups >= HK_MAX_REGEX_GIVEUPS)
+				r->steps = 0;
+		}
 	}
-	return false;
+	if (result < 0 && r->res->error == NULL)
+		r->res->error = arena_printf(&r->res->arena, "a regex gave up at its match limit (%u); the test counted as not matching either way",
+		    r->lim->match_limit);
+	return result;
 }
 
 static bool
@@ -648,6 +688,13 @@ to_text(struct run *r, const struct val *v)
 		memcpy(p, tmp, (size_t)n + 1);
 		return (struct hk_str){ p, (size_t)n };
 	}
+	case VT_NUMLIST: {
+		struct val first = { .t = VT_NUM };
+		if (v->n == 0)
+			return (struct hk_str){ "", 0 };
+		first.u.num = v->u.nums[0];
+		return to_text(r, &first);
+	}
 	case VT_BOOL: return v->u.num ? HK_STR("true") : HK_STR("false");
 	default: return (struct hk_str){ "", 0 };
 	}
@@ -675,7 +722,7 @@ static struct hk_action *
 add_action(struct run *r, unsigned kind, uint32_t pc)
 {
 	if (r->res->n - r->first_act >= HK_MAX_ACTIONS_PER_RUN) {
-		r->oom = true;
+		r->too_many = true;
 		return NULL;
 	}
 	r->res->acts = xgrow(r->res->acts, &r->res->cap, r->res->n + 1, sizeof(*r->res->acts));
@@ -698,7 +745,8 @@ trace_action(struct run *r, const struct hk_action *a)
 
 /* Adds one action per address in v (forward, notify). */
 static void
-add_targets(struct run *r, unsigned kind, uint32_t pc, const struct val *v, struct hk_str subject, bool has_subject)
+add_targets(struct run *r, unsigned kind, uint32_t pc, const struct val *v, struct hk_str subject, bool has_subject,
+    bool first_target)
 {
 	uint32_t n = text_count(v);
 	for (uint32_t i = 0; i < n; i++) {
@@ -710,7 +758,8 @@ add_targets(struct run *r, unsigned kind, uint32_t pc, const struct val *v, stru
 			a->arg[1] = keep_str(r, subject, true);
 			a->mask = 1;
 		}
-		trace_action(r, a);
+		if (i == 0 && first_target)
+			trace_action(r, a);
 	}
 }
 
@@ -723,13 +772,13 @@ do_action(struct run *r, unsigned act, unsigned argc, unsigned mask, const struc
 	switch (act) {
 	case ACT_FORWARD:
 		for (unsigned i = 0; i < argc; i++)
-			add_targets(r, act, pc, &args[i], (struct hk_str){ NULL, 0 }, false);
+			add_targets(r, act, pc, &args[i], (struct hk_str){ NULL, 0 }, false, i == 0);
 		return -1;
 	case ACT_NOTIFY: {
 		unsigned ntargets = (mask & 1) ? argc - 1 : argc;
 		struct hk_str subject = (mask & 1) ? to_text(r, &args[argc - 1]) : (struct hk_str){ NULL, 0 };
 		for (unsigned i = 0; i < ntargets; i++)
-			add_targets(r, act, pc, &args[i], subject, mask & 1);
+			add_targets(r, act, pc, &args[i], subject, mask & 1, i == 0);
 		return -1;
 	}
 	default:
@@ -810,14 +859,15 @@ hk_vm_run(const struct hk_program *p, int stage, struct hk_message *msg, const s
 	unsigned sp = 0;
 	const uint8_t *code = p->code;
 	uint32_t pc = p->entry[stage];
-	uint64_t steps = lim->max_steps;
+	r.steps = lim->max_steps;
 	enum hk_vm_status status = HK_VM_OK;
 
 	for (;;) {
-		if (steps-- == 0 || r.oom) {
+		if (r.steps == 0 || r.oom || r.too_many) {
 			status = HK_VM_BUDGET;
 			break;
 		}
+		r.steps--;
 		uint32_t at = pc;
 		enum hk_op op = (enum hk_op)code[pc];
 		const uint8_t *o = code + pc + 1;
@@ -876,8 +926,9 @@ hk_vm_run(const struct hk_program *p, int stage, struct hk_message *msg, const s
 			break;
 		}
 		case OP_REGEX: {
-			bool hit = regex_match(&r, &stack[sp - 1], bc_u16(o));
-			if (o[2] & 1)
+			int m = regex_match(&r, &stack[sp - 1], bc_u16(o));
+			bool hit = m > 0;
+			if ((o[2] & 1) && m >= 0)
 				hit = !hit;
 			stack[sp - 1] = (struct val){ .t = VT_BOOL, .u.num = hit };
 			if (trace && trace->test)
@@ -955,11 +1006,12 @@ hk_vm_run(const struct hk_program *p, int stage, struct hk_message *msg, const s
 		}
 	}
 out:
-	if (status == HK_VM_BUDGET || r.oom) {
+	if (status == HK_VM_BUDGET || r.oom || r.too_many) {
 		/* Drop what this run did: the message falls back to what the
 		 * earlier layers decided (and implicit keep). */
 		res->n = r.first_act;
-		res->error = arena_printf(&res->arena, "%s script stopped: %s budget exhausted", hk_layer_name(p->layer),
+		res->error = r.too_many ? arena_printf(&res->arena, "%s script stopped: more than %d actions", hk_layer_name(p->layer),
+		    HK_MAX_ACTIONS_PER_RUN) : arena_printf(&res->arena, "%s script stopped: %s budget exhausted", hk_layer_name(p->layer),
 		    r.oom ? "memory" : "instruction");
 		if (status == HK_VM_STOP)
 			res->stopped = false;

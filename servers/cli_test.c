@@ -569,8 +569,8 @@ run_test_block(struct tester *t, const struct ast *test, const char *dir)
 				else if (str_ieq_cstr(verb, "plan") && str_ieq_cstr(k, "max_size")) env.plan_max_size = val->num;
 				else if (str_ieq_cstr(verb, "plan") && str_ieq_cstr(k, "quota")) env.plan_quota = val->num;
 			}
-		} else if (str_ieq_cstr(verb, "tls") && a1) {
-			env.tls = a1->num != 0;
+		} else if (str_ieq_cstr(verb, "tls")) {
+			env.tls = a1 == NULL || a1->num != 0;
 		} else if (str_ieq_cstr(verb, "stage") && a1) {
 			stage = ast_stage_lookup(a1->str);
 		} else if (str_ieq_cstr(verb, "age") && a1) {

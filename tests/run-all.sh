@@ -31,7 +31,7 @@ for t in "$B"/tests/test_*; do
 	out=$($vg "$t" 2>&1); rc=$?
 	printf '%s\n' "$out" | grep -E '^\[  (FAILED|ERROR) |^\[   LINE' || true
 	p=$(printf '%s\n' "$out" | grep -c '^\[       OK \]')
-	f=$(printf '%s\n' "$out" | grep -c '^\[  FAILED  \] test_')
+	f=$(printf '%s\n' "$out" | grep '^\[  FAILED  \] test_' | sort -u | wc -l)
 	[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	count "unit/$name" "$p" "$f"
 done
