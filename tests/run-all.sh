@@ -5,6 +5,7 @@
 #   unit     cmocka binaries in $B/tests/
 #   golden   compiler and formatter output compared with tests/golden/
 #   examples the test blocks of every examples/**/*.hk
+#   doc      the examples in doc/*.md and doc/tutorial/
 #   editors  vim, Emacs and TextMate grammars (tests/editors/run.sh)
 #   fuzz     replay of stored fuzzing regressions
 set -u
@@ -55,6 +56,14 @@ for hk in $(find examples -name '*.hk' | sort); do
 	f=$((f + ff))
 done
 count examples "$p" "$f"
+
+# doc: every example in the documentation checks (and passes its tests)
+out=$(doc/check-examples.sh "$HIKYAKU" 2>&1); rc=$?
+printf '%s\n' "$out" | grep '^FAIL' || true
+p=$(printf '%s\n' "$out" | grep -c '^PASS')
+f=$(printf '%s\n' "$out" | grep -c '^FAIL')
+[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+count doc-examples "$p" "$f"
 
 # stdlib: every library compiles without warnings
 p=0; f=0
