@@ -69,7 +69,7 @@ HIKYAKU     := $(B)/hikyaku
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all run test check deps deps-test clean golden-update fuzz fuzz-replay bench
+.PHONY: all run test check deps deps-test clean golden-update fuzz fuzz-replay bench install
 .DEFAULT_GOAL := all
 
 all: $(HIKYAKU) $(if $(filter build/default,$(B)),build/hikyaku)
@@ -176,6 +176,20 @@ $(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(wildcard tests/fuz
 # --- benchmarks -----------------------------------------------------------------
 bench: $(HIKYAKU)
 	@bench/run.sh $(HIKYAKU)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hikyaku/stdlib \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/vim/vimfiles/syntax $(DESTDIR)$(PREFIX)/share/vim/vimfiles/ftdetect \
+		$(DESTDIR)$(PREFIX)/share/emacs/site-lisp
+	install -m 755 $(HIKYAKU) $(DESTDIR)$(PREFIX)/bin/hikyaku
+	install -m 644 stdlib/*.hk $(DESTDIR)$(PREFIX)/share/hikyaku/stdlib/
+	install -m 644 doc/man/hikyaku.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 doc/man/hikyaku-rules.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 editors/vim/syntax/hikyaku.vim $(DESTDIR)$(PREFIX)/share/vim/vimfiles/syntax/
+	install -m 644 editors/vim/ftdetect/hikyaku.vim $(DESTDIR)$(PREFIX)/share/vim/vimfiles/ftdetect/
+	install -m 644 editors/emacs/hikyaku-mode.el $(DESTDIR)$(PREFIX)/share/emacs/site-lisp/
 
 clean:
 	rm -rf build

@@ -3,6 +3,10 @@
  * read -> parse -> sema -> codegen -> verify + prepare.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +19,39 @@
 #define HK_STDLIB_DIR "stdlib"
 #endif
 
+/* Where `import "name"` looks: $HIKYAKU_STDLIB, else next to the
+ * program (an installed PREFIX/bin/hikyaku uses PREFIX/share/hikyaku/stdlib,
+ * a build tree's build/<flavour>/hikyaku uses the source tree's stdlib/),
+ * else the directory compiled in. */
 const char *
 hk_stdlib_dir(void)
 {
+	static char found[PATH_MAX];
 	const char *e = getenv("HIKYAKU_STDLIB");
-	return e && *e ? e : HK_STDLIB_DIR;
+	if (e && *e)
+		return e;
+	if (found[0])
+		return found;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			static const char *const rel[] = { "../share/hikyaku/stdlib", "../../stdlib" };
+			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+				char cand[PATH_MAX];
+				struct stat st;
+				if ((size_t)snprintf(cand, sizeof(cand), "%s/%s/mailtypes.hk", exe, rel[i]) < sizeof(cand) &&
+				    stat(cand, &st) == 0) {
+					snprintf(found, sizeof(found), "%s/%s", exe, rel[i]);
+					return found;
+				}
+			}
+		}
+	}
+	return HK_STDLIB_DIR;
 }
 
 /* Offset of the first byte that is not part of well-formed UTF-8, or len. */
