@@ -41,13 +41,16 @@ hk_stdlib_dir(void)
 			*slash = '\0';
 			static const char *const rel[] = { "../share/hikyaku/stdlib", "../../stdlib" };
 			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-				char cand[PATH_MAX];
+				char *dir = xasprintf("%s/%s", exe, rel[i]);
+				char *cand = xasprintf("%s/mailtypes.hk", dir);
 				struct stat st;
-				if ((size_t)snprintf(cand, sizeof(cand), "%s/%s/mailtypes.hk", exe, rel[i]) < sizeof(cand) &&
-				    stat(cand, &st) == 0) {
-					snprintf(found, sizeof(found), "%s/%s", exe, rel[i]);
+				bool ok = stat(cand, &st) == 0 && strlen(dir) < sizeof(found);
+				if (ok)
+					memcpy(found, dir, strlen(dir) + 1);
+				free(cand);
+				free(dir);
+				if (ok)
 					return found;
-				}
 			}
 		}
 	}
