@@ -1,6 +1,6 @@
 # Hikyaku - one non-recursive Makefile. Every output goes under build/
-# (generated re2c/Lemon code in build/gen/, objects per flavour in
-# build/<flavour>/). See README.md for the two commands that matter:
+# (generated re2c/Lemon code and objects per flavour in build/<flavour>/,
+# the gen/ folder included). See README.md for the two commands that matter:
 #   make run    install missing Debian packages, build, run the demo
 #   make test   install missing Debian packages, build, run every test
 # Other targets: all, check (tests without the install step), golden-update,
@@ -21,7 +21,7 @@ endif
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-common -fstack-protector-strong \
-           -I. -Iruntime -Ilang -Ibuild/gen/lang $(WARN)
+           -I. -Iruntime -Ilang $(WARN)
 ifeq ($(DEBUG),1)
 BASE_CFLAGS += -DHK_DEBUG=1
 else
@@ -40,12 +40,12 @@ endif
 
 BUILD_DIR ?= build/$(FLAVOUR)
 B       := $(BUILD_DIR)
-GEN     := build/gen
+GEN     := $(B)/gen
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS    := $(PKG_LIBS)
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) -I$(GEN)/lang $(PKG_CFLAGS) $(CFLAGS)
 
 # Quiet by default; `make V=1` prints the commands.
 ifeq ($(V),1)
@@ -103,7 +103,7 @@ $(GEN)/lang/lexer.c: lang/lexer.re | $(GEN)/lang/grammar.h
 	$(Q)re2c -W -Werror --no-generation-date --location-format gnu -o $@ $<
 
 # Lemon writes grammar.c, grammar.h and grammar.out next to its input, so
-# it runs on a copy in build/gen/lang.
+# it runs on a copy in $(GEN)/lang.
 $(GEN)/lang/grammar.c $(GEN)/lang/grammar.h &: lang/grammar.y
 	@mkdir -p $(GEN)/lang
 	$(say) LEMON $@
@@ -144,7 +144,7 @@ FUZZ_B   ?= build/fuzz
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
                $(patsubst $(GEN)/%.c,$(FUZZ_B)/obj/gen/%.o,$(GEN_SRC))
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -Ibuild/gen/lang \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -I$(GEN)/lang \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS)
 FUZZ_TIME ?= 60
 # the objects are shared by every target: keep them between builds
