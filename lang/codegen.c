@@ -13,14 +13,24 @@
 #include "bytecode.h"
 #include "compile.h"
 
+#define CONCAT_CHUNK 32 /* values joined by one CONCAT */
+#define ACT_CHUNK 32    /* targets passed to one forward/notify ACT */
+
 struct label {
 	uint32_t target;   /* UINT32_MAX until placed */
 	uint32_t *patches; /* offsets of u32 operands to fill */
 	size_t n, cap;
 };
 
+struct list_slot {
+	const struct ast *node;
+	uint16_t k;
+};
+
 struct cg {
 	struct hk_unit *u;
+	struct list_slot *lists; /* list constants already emitted */
+	size_t nlists, lists_cap;
 	struct hk_buf code;
 	struct hk_buf strpool;
 	struct hk_const *consts;
@@ -259,8 +269,42 @@ deref(const struct ast *v)
 static void gen_value(struct cg *cg, const struct ast *n);
 static void gen_branch(struct cg *cg, const struct ast *n, bool jump_if, size_t label);
 
+static uint16_t list_const_new(struct cg *cg, const struct ast *n);
+
+/* A constant list is stored once however often it is used: a map from
+ * the list's node to its constant (open addressing on the pointer). */
 static uint16_t
 list_const(struct cg *cg, const struct ast *n)
+{
+	if (cg->nlists * 2 >= cg->lists_cap) {
+		size_t ncap = cg->lists_cap ? cg->lists_cap * 2 : 64;
+		struct list_slot *t = xcalloc(ncap, sizeof(*t));
+		for (size_t i = 0; i < cg->lists_cap; i++)
+			if (cg->lists[i].node) {
+				size_t h = ((uintptr_t)cg->lists[i].node >> 4) & (ncap - 1);
+				while (t[h].node)
+					h = (h + 1) & (ncap - 1);
+				t[h] = cg->lists[i];
+			}
+		free(cg->lists);
+		cg->lists = t;
+		cg->lists_cap = ncap;
+	}
+	size_t h = ((uintptr_t)n >> 4) & (cg->lists_cap - 1);
+	while (cg->lists[h].node) {
+		if (cg->lists[h].node == n)
+			return cg->lists[h].k;
+		h = (h + 1) & (cg->lists_cap - 1);
+	}
+	uint16_t k = list_const_new(cg, n);
+	cg->lists[h].node = n;
+	cg->lists[h].k = k;
+	cg->nlists++;
+	return k;
+}
+
+static uint16_t
+list_const_new(struct cg *cg, const struct ast *n)
 {
 	uint32_t first = (uint32_t)cg->nconsts;
 	uint32_t count = 0;
@@ -329,10 +373,15 @@ gen_value(struct cg *cg, const struct ast *n)
 			return;
 		}
 		{
+			/* CONCAT takes at most CONCAT_CHUNK values, so a long string
+			 * is joined in steps, each continuing the previous result */
 			unsigned parts = 0;
 			for (const struct ast *p = n->list; p; p = p->next) {
-				if (parts == 255)
-					break;
+				if (parts == CONCAT_CHUNK) {
+					emit_op(cg, OP_CONCAT, l);
+					emit_u8(cg, parts);
+					parts = 1;
+				}
 				gen_value(cg, p);
 				parts++;
 			}
@@ -501,16 +550,28 @@ gen_action(struct cg *cg, const struct ast *n)
 		}
 		break;
 	}
-	case ACT_NOTIFY: {
-		for (const struct ast *v = n->list; v; v = v->next, argc++)
-			gen_value(cg, v);
-		const struct ast *o = option(n, "subject");
-		if (o) {
-			gen_value(cg, o->a);
-			argc++;
-			mask |= 1;
+	case ACT_NOTIFY:
+	case ACT_FORWARD: {
+		/* one ACT per ACT_CHUNK targets (each a string or a list), with
+		 * the notice subject evaluated for each */
+		const struct ast *o = n->op == ACT_NOTIFY ? option(n, "subject") : NULL;
+		const struct ast *v = n->list;
+		while (v) {
+			argc = 0;
+			for (; v && argc < ACT_CHUNK; v = v->next, argc++)
+				gen_value(cg, v);
+			mask = 0;
+			if (o) {
+				gen_value(cg, o->a);
+				argc++;
+				mask = 1;
+			}
+			emit_op(cg, OP_ACT, n->loc);
+			emit_u8(cg, (unsigned)n->op);
+			emit_u8(cg, argc);
+			emit_u8(cg, mask);
 		}
-		break;
+		return;
 	}
 	case ACT_REFUSE:
 	case ACT_TEMPFAIL:
@@ -639,6 +700,7 @@ codegen_unit(struct hk_unit *u)
 		free(cg.labels[i].patches);
 	free(cg.labels);
 	free(cg.hash);
+	free(cg.lists);
 	if (cg.too_big) {
 		diag_error_noloc(u->diag, "the script is too large to compile (limits: %u constants, %u rules, %u MB of code)",
 		    HK_MAX_CONSTS, HK_MAX_RULES, HK_MAX_CODE >> 20);

@@ -155,6 +155,30 @@ put_value(struct fmt *f, const struct ast *n)
 		}
 		break;
 	case AST_LIST: {
+		/* comments inside a list keep it one element per line, each
+		 * comment where it was */
+		bool commented = false;
+		for (size_t i = f->next; i < f->ncomments && f->comments[i].line <= n->end_line; i++)
+			if (f->comments[i].line >= n->loc.line)
+				commented = true;
+		if (commented && !f->in_condition && n->list) {
+			buf_addc(f->out, '[');
+			end_line(f, n->loc.line);
+			f->block_start = true;
+			f->indent++;
+			for (const struct ast *e = n->list; e; e = e->next) {
+				flush_comments(f, e->loc.line);
+				put_indent(f);
+				put_value(f, e);
+				buf_addc(f->out, ',');
+				end_line(f, e->loc.line);
+			}
+			flush_comments(f, n->end_line);
+			f->indent--;
+			put_indent(f);
+			buf_addc(f->out, ']');
+			break;
+		}
 		/* one line when it fits, else one element per line */
 		size_t mark = f->out->len;
 		buf_addc(f->out, '[');

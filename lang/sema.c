@@ -1333,8 +1333,13 @@ check_test(struct sema *s, struct ast *t)
 			int saved = s->stage;
 			s->stage = stage;
 			struct ast *x = st->a;
-			for (struct ast *v = x->list; v; v = v->next)
-				check_expr(s, v);
+			for (struct ast *v = x->list; v; v = v->next) {
+				enum sem_type vt = check_expr(s, v);
+				bool wants_text = x->op != ACT_FORWARD && x->op != ACT_NOTIFY;
+				if (vt != TY_UNKNOWN && (wants_text ? vt != TY_STR : (vt != TY_STR && vt != TY_STRLIST)))
+					diag_error(s->d, v->loc, "test", "'expect %s' needs %s here, not %s", ast_action_name(x->op),
+					    wants_text ? "a string" : "addresses", type_name(vt));
+			}
 			for (struct ast *o = x->opts; o; o = o->next)
 				check_expr(s, o->a);
 			s->stage = saved;

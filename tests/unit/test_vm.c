@@ -1103,8 +1103,8 @@ test_vm_notify_suppressed_for_list_mail(void **state)
 
 /* --- budgets ------------------------------------------------------------------------------ */
 
-/* A personal script with 60000 statements of 4 instructions each runs past
- * the personal instruction budget (200000): the run ends with
+/* A personal script with 150000 statements of 4 instructions each runs past
+ * the personal instruction budget (500000): the run ends with
  * HK_VM_BUDGET, the layer's actions (and the earlier ones of the same run)
  * are dropped and the message falls back to implicit keep. The same
  * program as an operator script finishes. */
@@ -1115,7 +1115,7 @@ test_vm_instruction_budget_personal(void **state)
 	struct hk_buf src;
 	buf_init(&src);
 	buf_adds(&src, "on deliver {\n    rule \"first\" { fileinto \"Work\" forward \"a@x.example\" }\n");
-	for (int i = 0; i < 60000; i++)
+	for (int i = 0; i < 150000; i++)
 		buf_adds(&src, "    if subject is \"x\" { }\n");
 	buf_adds(&src, "    rule \"last\" { flag \"$Done\" }\n}\n");
 	compile_as(t, "on deliver {\n    rule \"d\" { add header \"X-Domain\" \"1\" }\n}\n", HK_LAYER_DOMAIN);
