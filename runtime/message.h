@@ -10,7 +10,10 @@
  *
  * Ownership: hk_message_new borrows `raw`; it must outlive the message.
  * Everything a getter returns lives in the message's arena and is valid
- * until hk_message_free.
+ * until hk_message_free. Getters fill caches, so one message belongs to one
+ * thread at a time; different messages may be used by different threads
+ * (charset.c keeps its iconv handles per thread: call charset_cache_clear()
+ * before a worker thread exits).
  *
  * SECURITY: the input is hostile. Every limit is in struct
  * hk_message_limits; exceeding one sets a HK_MSG_ERR_* flag and parsing goes
@@ -107,7 +110,12 @@ size_t hk_message_addresses(struct hk_message *m, const char *name, size_t namel
 
 /* The decoded text of the message's text parts (text/plain; text/html with
  * tags removed when no plain alternative exists), in UTF-8, truncated to
- * limits.body_text_max. Empty when the message has no text part. */
+ * limits.body_text_max. Empty when the message has no text part.
+ * Details: parts are joined with "\n", CRLF becomes LF; parts with
+ * Content-Disposition: attachment are left out; an inline message/rfc822
+ * contributes its own text parts; a multipart that could not be expanded
+ * (no boundary, depth limit) is read as plain text so it cannot hide text
+ * from the rules. */
 struct hk_str hk_message_body_text(struct hk_message *m);
 /* The same, ASCII-lower-cased, for case-insensitive searching. */
 struct hk_str hk_message_body_text_lower(struct hk_message *m);
@@ -115,7 +123,10 @@ struct hk_str hk_message_body_text_lower(struct hk_message *m);
 struct hk_str hk_message_body_raw(struct hk_message *m);
 
 /* Parts with Content-Disposition: attachment, or with a filename, or with
- * a non-text, non-multipart, non-message type that is not inline text. */
+ * a non-text, non-multipart, non-message type that is not inline text.
+ * An attached message (message/rfc822 with such a disposition or a
+ * filename) is one attachment; its inner parts are not listed. In document
+ * order. */
 size_t hk_message_attachments(struct hk_message *m, const struct hk_attachment **att_r);
 
 /* From X-Priority (1-2 high, 3 normal, 4-5 low), Importance

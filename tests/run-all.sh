@@ -23,7 +23,7 @@ count() { # suite pass fail
 }
 
 vg=""
-[ "${VALGRIND:-}" = 1 ] && vg="valgrind -q --error-exitcode=99 --leak-check=full"
+[ "${VALGRIND:-}" = 1 ] && vg="valgrind -q --error-exitcode=99 --leak-check=full --suppressions=tests/unit/valgrind-iconv.supp"
 
 # unit tests (cmocka): one binary per module
 for t in "$B"/tests/test_*; do

@@ -671,6 +671,79 @@ test_address_garbage_tolerated(void **state)
 	parsed_free(&p);
 }
 
+static void
+test_limits_at_the_edge(void **state)
+{
+	(void)state;
+	struct hk_buf s;
+	buf_init(&s);
+
+	/* MIME_BOUNDARY_MAX: a boundary of exactly that length is honoured,
+	 * one byte more is not */
+	for (size_t len = MIME_BOUNDARY_MAX; len <= MIME_BOUNDARY_MAX + 1; len++) {
+		char b[MIME_BOUNDARY_MAX + 2];
+		memset(b, 'b', len);
+		b[len] = '\0';
+		buf_reset(&s);
+		buf_printf(&s, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n\r\nx\r\n--%s--\r\n", b, b, b);
+		struct hk_message *m = hk_message_new(s.data, s.len, NULL);
+		if (len == MIME_BOUNDARY_MAX) {
+			assert_int_equal(hk_message_tree(m)->nparts, 2);
+			assert_int_equal(hk_message_errors(m), 0);
+		} else {
+			assert_int_equal(hk_message_tree(m)->nparts, 1);
+			assert_int_equal(hk_message_errors(m), HK_MSG_ERR_BOUNDARY);
+		}
+		hk_message_free(&m);
+	}
+
+	/* ADDRESS_MAX_PER_LIST addresses per field */
+	buf_reset(&s);
+	for (int i = 0; i < ADDRESS_MAX_PER_LIST + 5; i++)
+		buf_printf(&s, "%sa%d@x", i ? "," : "", i);
+	struct parsed p;
+	parse_addrs(&p, s.data);
+	assert_int_equal(p.l.n, ADDRESS_MAX_PER_LIST);
+	parsed_free(&p);
+
+	/* MIME_PARAM_MAX_SECTIONS: sections 0 .. MAX-1 are joined, MAX is not */
+	buf_reset(&s);
+	buf_adds(&s, "attachment");
+	for (int i = 0; i <= MIME_PARAM_MAX_SECTIONS; i++)
+		buf_printf(&s, "; filename*%d=%c", i, i == MIME_PARAM_MAX_SECTIONS ? 'Z' : 'a');
+	struct hk_buf v;
+	buf_init(&v);
+	unsigned errs = 0;
+	assert_true(mime_param_get(s.data, s.len, "filename", &v, &errs));
+	assert_int_equal(v.len, MIME_PARAM_MAX_SECTIONS);
+	assert_null(memchr(v.data, 'Z', v.len));
+	buf_fini(&v);
+
+	/* RFC2047_CHARSET_MAX: a longer charset name is not an encoded word */
+	char cs[RFC2047_CHARSET_MAX + 2];
+	for (size_t len = RFC2047_CHARSET_MAX; len <= RFC2047_CHARSET_MAX + 1; len++) {
+		memset(cs, 'u', len);
+		cs[len] = '\0';
+		buf_reset(&s);
+		buf_printf(&s, "=?%s?Q?x?=", cs);
+		buf_init(&v);
+		rfc2047_decode(s.data, s.len, &v);
+		if (len == RFC2047_CHARSET_MAX)
+			assert_buf(&v, "x");
+		else
+			assert_buf(&v, s.data);
+		buf_fini(&v);
+	}
+
+	/* CHARSET_LABEL_MAX: longer labels never reach iconv_open */
+	char label[CHARSET_LABEL_MAX + 2];
+	memset(label, 'x', sizeof(label));
+	memcpy(label, "UTF-8", 5);
+	label[CHARSET_LABEL_MAX + 1] = '\0';
+	assert_conv(label, "a", "a", false);
+	buf_fini(&s);
+}
+
 /* --- message: headers ---------------------------------------------------------------- */
 
 static void
@@ -1506,6 +1579,7 @@ main(void)
 		cmocka_unit_test(test_address_encoded_names_and_comments),
 		cmocka_unit_test(test_address_obsolete_forms),
 		cmocka_unit_test(test_address_garbage_tolerated),
+		cmocka_unit_test(test_limits_at_the_edge),
 		cmocka_unit_test(test_header_lookup_case_insensitive),
 		cmocka_unit_test(test_header_unfolding_and_raw_list),
 		cmocka_unit_test(test_header_decoding_samples),
