@@ -92,7 +92,7 @@ echo "spam -> Junk after 2, personal -> INBOX after 20 (980 more with rules1000)
 CG=
 [ -f /usr/include/valgrind/callgrind.h ] && CG=-DHAVE_CALLGRIND
 # shellcheck disable=SC2046
-${CC:-cc} -std=c11 -O2 -g -D_GNU_SOURCE $CG -I. -Iruntime -Ilang -Ibuild/gen/lang \
+${CC:-cc} -std=c11 -O2 -g -D_GNU_SOURCE $CG -I. -Iruntime -Ilang \
 	-o "$OUT/bench_vm" bench/bench_vm.c "$LIB" $(pkg-config --libs libpcre2-8 libcrypto jansson) ||
 	fail "cannot build bench/bench_vm.c"
 

