@@ -11,7 +11,11 @@ CC      ?= gcc
 PREFIX  ?= /usr/local
 LEMPAR  ?= /usr/share/lemon/lempar.c
 
-PKGS    := libpcre2-8 libcrypto jansson
+# libraries: the rule language needs PCRE2, OpenSSL's libcrypto and jansson;
+# the servers add libevent (with its OpenSSL and pthreads glue), c-ares,
+# libxcrypt (yescrypt), libidn (SASLprep) and GDBM (no .pc file).
+PKGS    := libpcre2-8 libssl libcrypto jansson libevent libevent_openssl libevent_pthreads libcares libxcrypt libidn
+EXTRA_LIBS := -lgdbm -lpthread
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wmissing-declarations -Wpointer-arith -Wcast-qual -Wwrite-strings \
            -Wformat=2 -Wundef -Werror=implicit-function-declaration -Wvla
@@ -21,7 +25,7 @@ endif
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-common -fstack-protector-strong \
-           -I. -Iruntime -Ilang $(WARN)
+           -I. -Iruntime -Ilang -Iservers $(WARN)
 ifeq ($(DEBUG),1)
 BASE_CFLAGS += -DHK_DEBUG=1
 else
@@ -43,7 +47,7 @@ B       := $(BUILD_DIR)
 GEN     := $(B)/gen
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LIBS    := $(PKG_LIBS)
+LIBS    = $(PKG_LIBS) $(EXTRA_LIBS)
 
 ALL_CFLAGS = $(BASE_CFLAGS) -I$(GEN)/lang $(PKG_CFLAGS) $(CFLAGS)
 
@@ -60,10 +64,16 @@ endif
 LANG_SRC    := $(wildcard lang/*.c)
 RUNTIME_SRC := $(wildcard runtime/*.c)
 GEN_SRC     := $(GEN)/lang/lexer.c $(GEN)/lang/grammar.c
-CLI_SRC     := $(wildcard servers/*.c)
+# servers/: main.c and the command files at the top, one folder per
+# server or service below it (smtp/, dns/, ...); all but main.c also go
+# into a library so unit tests can link them.
+CLI_SRC     := servers/main.c
+SERV_SRC    := $(filter-out servers/main.c,$(wildcard servers/*.c servers/*/*.c))
 LIB_OBJ     := $(patsubst %.c,$(B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
                $(patsubst $(GEN)/%.c,$(B)/obj/gen/%.o,$(GEN_SRC))
 CLI_OBJ     := $(patsubst %.c,$(B)/obj/%.o,$(CLI_SRC))
+SERV_OBJ    := $(patsubst %.c,$(B)/obj/%.o,$(SERV_SRC))
+SERV_LIB    := $(B)/libhkserv.a
 LIB         := $(B)/libhikyaku.a
 HIKYAKU     := $(B)/hikyaku
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -129,14 +139,19 @@ $(LIB): $(LIB_OBJ)
 	$(say) AR $@
 	$(Q)ar rcs $@ $^
 
-$(HIKYAKU): $(CLI_OBJ) $(LIB)
-	$(say) LINK $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIBS)
+$(SERV_LIB): $(SERV_OBJ)
+	@rm -f $@
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
 
-$(B)/tests/%: tests/unit/%.c $(LIB)
+$(HIKYAKU): $(CLI_OBJ) $(SERV_LIB) $(LIB)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(SERV_LIB) $(LIB) $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(SERV_LIB) $(LIB)
 	@mkdir -p $(@D)
 	$(say) CC $<
-	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) $(LDFLAGS) $(LIBS) $(shell pkg-config --libs cmocka)
+	$(Q)$(CC) $(ALL_CFLAGS) -Iservers $(shell pkg-config --cflags cmocka) -o $@ $< $(SERV_LIB) $(LIB) $(LDFLAGS) $(LIBS) $(shell pkg-config --libs cmocka)
 
 # --- fuzzing (clang libFuzzer) ------------------------------------------------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -194,4 +209,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERV_OBJ:.o=.d)

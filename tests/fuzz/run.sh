@@ -4,19 +4,27 @@
 # corpus does not grow), with the dictionary tests/fuzz/<target>.dict when
 # there is one. Every crash, timeout, out-of-memory or leak artifact is
 # copied to tests/fuzz/crashes/<target>/ (replayed by make check) and the
-# script exits non-zero.
+# script exits non-zero. The dictionary may also be named fuzz_<target>.dict.
 #
 # usage: tests/fuzz/run.sh DIR SECONDS [TARGET...]
 #   FUZZ_JOBS=N   run N targets at once (default 1; one core each)
 #   FUZZ_KEEP=1   keep the work directory (grown corpora, logs)
+#   FUZZ_WORK=DIR use DIR as the work directory and keep it (corpora grow
+#                 from run to run, outside the repository)
 set -u
 dir=${1:?usage: run.sh DIR SECONDS [TARGET...]}
 secs=${2:?usage: run.sh DIR SECONDS [TARGET...]}
 shift 2
 jobs=${FUZZ_JOBS:-1}
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/hk-fuzz.XXXXXX")
 fail=0
+if [ -n "${FUZZ_WORK:-}" ]; then
+	work=$FUZZ_WORK # reused: the corpora grow from run to run
+	mkdir -p "$work"
+	FUZZ_KEEP=1
+else
+	work=$(mktemp -d "${TMPDIR:-/tmp}/hk-fuzz.XXXXXX")
+fi
 cleanup() { [ "${FUZZ_KEEP:-}" = 1 ] || [ $fail -ne 0 ] || rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -35,12 +43,14 @@ run_one() { # binary
 	name=$(basename "$bin")
 	t=${name#fuzz_}
 	w="$work/$t"
+	rm -rf "$w/artifacts"
 	mkdir -p "$w/corpus" "$w/artifacts"
 	if [ -d "$here/corpus/$t" ]; then
 		cp -r "$here/corpus/$t/." "$w/corpus/"
 	fi
 	dict=()
 	[ -f "$here/$t.dict" ] && dict=("-dict=$here/$t.dict")
+	[ -f "$here/$name.dict" ] && dict=("-dict=$here/$name.dict")
 	"$bin" "$w/corpus" "${dict[@]}" -max_total_time="$secs" -max_len="$(max_len "$t")" \
 		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$w/artifacts/" >"$w/log" 2>&1
