@@ -13,6 +13,7 @@ int cmd_test(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);
 int cmd_fmt(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Common options: --layer, --stdlib, --owner. Returns true when argv[*i]
  * was one of them (and consumed its value). */

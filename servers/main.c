@@ -28,6 +28,9 @@ usage(FILE *out)
 	      "  fmt [-w|--check] FILE...  canonical formatting\n"
 	      "  version                   print the version\n"
 	      "\n"
+	      "Servers:\n"
+	      "  serve [--config FILE] [--state DIR]   run the mail servers (SMTP now; POP3 and IMAP next)\n"
+	      "\n"
 	      "Common options: --layer operator|domain|panel|personal (default: from the file name),\n"
 	      "                --stdlib DIR (where import looks), --owner ADDRESS (the mailbox of a personal script)\n"
 	      "See hikyaku(1) and doc/language.md.\n",
@@ -133,7 +136,7 @@ main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{ "check", cmd_check }, { "test", cmd_test }, { "compile", cmd_compile },
-		{ "disasm", cmd_disasm }, { "fmt", cmd_fmt },
+		{ "disasm", cmd_disasm }, { "fmt", cmd_fmt }, { "serve", cmd_serve },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)

@@ -1,0 +1,72 @@
+/*
+ * config.h - the server configuration: an embedded default (what
+ * `make run` uses: unprivileged ports on 127.0.0.1, state under ./var,
+ * a generated self-signed certificate) overridden by etc/hikyaku.conf.
+ *
+ * The file is "key value..." lines, '#' comments:
+ *   hostname   mail.example.jp
+ *   state_dir  /var/lib/hikyaku
+ *   listen     mx 0.0.0.0:25
+ *   listen     submission 0.0.0.0:587
+ *   listen     smtps 0.0.0.0:465
+ *   tls_cert   /etc/hikyaku/tls/default.crt
+ *   tls_key    /etc/hikyaku/tls/default.key
+ *   relay_network 192.0.2.0/24        (none by default, not even loopback)
+ *   dns_server 127.0.0.1:5353          (default: the system resolver)
+ *   transport  127.0.0.1:2600          (send all outbound mail there: tests)
+ *   max_message_size 50M
+ *   max_recipients 100
+ *   max_errors 10
+ */
+#ifndef HK_CONFIG_H
+#define HK_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define CONFIG_MAX_LISTENERS 16
+#define CONFIG_MAX_NETWORKS 64
+
+enum listener_kind { LISTEN_MX, LISTEN_SUBMISSION, LISTEN_SMTPS, LISTEN_POP3, LISTEN_POP3S, LISTEN_IMAP, LISTEN_IMAPS, LISTEN_KIND_COUNT };
+
+struct listener_cfg {
+	enum listener_kind kind;
+	char addr[64];   /* numeric IPv4 or IPv6 */
+	int port;
+};
+
+struct net_cidr {
+	unsigned char addr[16];
+	int family; /* AF_INET / AF_INET6 */
+	unsigned bits;
+};
+
+struct hk_config {
+	char *hostname;
+	char *state_dir;
+	char *tls_cert, *tls_key;
+	struct listener_cfg listeners[CONFIG_MAX_LISTENERS];
+	unsigned nlisteners;
+	struct net_cidr relay_networks[CONFIG_MAX_NETWORKS];
+	unsigned nrelay;
+	char *dns_server;
+	char *transport;
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	unsigned max_errors;
+	unsigned timeout_command; /* seconds */
+	unsigned timeout_data;
+	unsigned max_sessions;
+};
+
+void config_defaults(struct hk_config *c);
+/* Reads a file over the defaults; -1 with "file:line: message" in err. */
+int config_load(struct hk_config *c, const char *path, struct hk_buf *err);
+void config_fini(struct hk_config *c);
+const char *listener_kind_name(enum listener_kind k);
+bool net_cidr_parse(const char *s, struct net_cidr *out);
+bool net_cidr_contains(const struct net_cidr *n, int family, const void *addr);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * serve.c - `hikyaku serve`: reads the configuration (embedded defaults,
+ * then etc/hikyaku.conf or --config), prepares the state directory and the
+ * TLS certificate, opens every listener and runs the event loop until
+ * SIGINT or SIGTERM. Prints what listens where, so `make run` shows it.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/tls.h"
+#include "core/worker.h"
+#include "smtp/smtp_server.h"
+
+struct listener {
+	struct evconnlistener *l;
+	struct smtp_server *srv;
+	enum listener_kind kind;
+};
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	(void)l;
+	struct listener *ls = arg;
+	evutil_make_socket_nonblocking(fd);
+	smtp_session_start(ls->srv, fd, sa, (socklen_t)salen, ls->kind);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("serve", "signal %d: shutting down", (int)sig);
+	event_base_loopexit(arg, NULL);
+}
+
+static int
+mkdirs(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	for (char *q = p + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*q = '/';
+	}
+	int rc = mkdir(p, mode) < 0 && errno != EEXIST ? -1 : 0;
+	free(p);
+	return rc;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	struct hk_config cfg;
+	config_defaults(&cfg);
+	const char *conf = NULL, *state = NULL;
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+			conf = argv[++i];
+		else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
+			state = argv[++i];
+		else if (strcmp(argv[i], "--debug") == 0)
+			log_set_level(LOG_L_DEBUG);
+		else {
+			cli_usage_error("serve: unknown argument '%s'", argv[i]);
+			config_fini(&cfg);
+			return 2;
+		}
+	}
+	struct hk_buf err;
+	buf_init(&err);
+	if (conf && config_load(&cfg, conf, &err) < 0) {
+		fprintf(stderr, "hikyaku: %s\n", err.data);
+		config_fini(&cfg);
+		buf_fini(&err);
+		return 1;
+	}
+	if (state) {
+		free(cfg.state_dir);
+		cfg.state_dir = xstrdup(state);
+	}
+	if (cfg.tls_cert == NULL)
+		cfg.tls_cert = xasprintf("%s/tls/default.crt", cfg.state_dir);
+	if (cfg.tls_key == NULL)
+		cfg.tls_key = xasprintf("%s/tls/default.key", cfg.state_dir);
+	char *spool = xasprintf("%s/spool/incoming", cfg.state_dir);
+	char *tlsdir = xasprintf("%s/tls", cfg.state_dir);
+	int rc = 1;
+	if (mkdirs(spool, 0700) < 0 || mkdirs(tlsdir, 0700) < 0) {
+		fprintf(stderr, "hikyaku: cannot create %s: %s\n", cfg.state_dir, strerror(errno));
+		goto out_dirs;
+	}
+	if (tls_selfsigned_ensure(cfg.tls_cert, cfg.tls_key, cfg.hostname, &err) < 0) {
+		fprintf(stderr, "hikyaku: %s\n", err.data);
+		goto out_dirs;
+	}
+	evthread_use_pthreads();
+	signal(SIGPIPE, SIG_IGN);
+	struct event_base *base = event_base_new();
+	struct smtp_server srv;
+	memset(&srv, 0, sizeof(srv));
+	srv.base = base;
+	srv.cfg = &cfg;
+	srv.tls = tls_server_new(cfg.tls_cert, cfg.tls_key, &err);
+	if (srv.tls == NULL) {
+		fprintf(stderr, "hikyaku: TLS: %s\n", err.data);
+		goto out_base;
+	}
+	srv.workers = worker_pool_new(base, 0);
+	struct listener ls[CONFIG_MAX_LISTENERS];
+	unsigned nls = 0;
+	printf("Hikyaku serving as %s, state in %s\n", cfg.hostname, cfg.state_dir);
+	for (unsigned i = 0; i < cfg.nlisteners; i++) {
+		const struct listener_cfg *lc = &cfg.listeners[i];
+		if (lc->kind != LISTEN_MX && lc->kind != LISTEN_SUBMISSION && lc->kind != LISTEN_SMTPS) {
+			printf("  %-10s %s:%d  (not served yet)\n", listener_kind_name(lc->kind), lc->addr, lc->port);
+			continue;
+		}
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof(ss));
+		socklen_t sl;
+		if (strchr(lc->addr, ':')) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons((uint16_t)lc->port);
+			inet_pton(AF_INET6, lc->addr, &in6->sin6_addr);
+			sl = sizeof(*in6);
+		} else {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			in->sin_family = AF_INET;
+			in->sin_port = htons((uint16_t)lc->port);
+			inet_pton(AF_INET, lc->addr, &in->sin_addr);
+			sl = sizeof(*in);
+		}
+		ls[nls].srv = &srv;
+		ls[nls].kind = lc->kind;
+		ls[nls].l = evconnlistener_new_bind(base, on_accept, &ls[nls], LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+		    1024, (struct sockaddr *)&ss, (int)sl);
+		if (ls[nls].l == NULL) {
+			fprintf(stderr, "hikyaku: cannot listen on %s:%d (%s): %s\n", lc->addr, lc->port, listener_kind_name(lc->kind),
+			    strerror(errno));
+			goto out_listeners;
+		}
+		printf("  %-10s %s:%d%s\n", listener_kind_name(lc->kind), lc->addr, lc->port,
+		    lc->kind == LISTEN_MX ? "  (SMTP, STARTTLS)" : lc->kind == LISTEN_SUBMISSION ? "  (submission, STARTTLS + AUTH)"
+		    : "  (SMTPS, implicit TLS + AUTH)");
+		nls++;
+	}
+	printf("  TLS certificate %s\n", cfg.tls_cert);
+	fflush(stdout);
+	struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+	struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	event_add(sigint, NULL);
+	event_add(sigterm, NULL);
+	event_base_dispatch(base);
+	event_free(sigint);
+	event_free(sigterm);
+	rc = 0;
+out_listeners:
+	for (unsigned i = 0; i < nls; i++)
+		evconnlistener_free(ls[i].l);
+	worker_pool_free(&srv.workers);
+	tls_server_free(&srv.tls);
+out_base:
+	event_base_free(base);
+out_dirs:
+	free(spool);
+	free(tlsdir);
+	buf_fini(&err);
+	config_fini(&cfg);
+	return rc;
+}

@@ -1,0 +1,29 @@
+/*
+ * smtp_server.h - what SMTP sessions share: the event loop, configuration,
+ * TLS contexts, the worker pool and the hooks into accounts, rules, store
+ * and queue.
+ */
+#ifndef HK_SMTP_SERVER_H
+#define HK_SMTP_SERVER_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "smtp_session.h"
+
+struct event_base;
+struct tls_server;
+struct worker_pool;
+
+struct smtp_server {
+	struct event_base *base;
+	const struct hk_config *cfg;
+	struct tls_server *tls;
+	struct worker_pool *workers;
+	const struct smtp_hooks *hooks;
+	void *hooks_ctx;
+	unsigned nsessions;
+	uint64_t next_id;
+};
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * smtp_session.h - one SMTP server session on a libevent bufferevent:
+ * the protocol state machine (greeting, EHLO/HELO, STARTTLS, AUTH, MAIL,
+ * RCPT, DATA, RSET, NOOP, QUIT), pipelining, limits, error budget and
+ * timeouts. What a command means for the mail system (is this recipient
+ * ours, may this client relay, run the rules, deliver) is asked of the
+ * server's hooks, which may answer later (SPF lookups, worker threads):
+ * the session then stops reading until the hook replies.
+ *
+ * Ownership: the server owns sessions; a session frees itself when the
+ * connection ends, after any hook in flight has come back (hooks hold a
+ * reference through smtp_session_ref/unref).
+ */
+#ifndef HK_SMTP_SESSION_H
+#define HK_SMTP_SESSION_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/config.h"
+#include "smtp_cmd.h"
+#include "smtp_data.h"
+
+struct smtp_session;
+struct smtp_server;
+
+struct smtp_rcpt {
+	char *addr;     /* as given (local@domain) */
+	char *mailbox;  /* the local mailbox it resolved to, or NULL for a relay */
+	bool relay;     /* delivered by the outbound queue */
+	void *data;     /* the hooks' per-recipient state */
+};
+
+struct smtp_tx {
+	char *mail_from;   /* "" for the null sender */
+	uint64_t size_param;
+	bool body_8bit, smtputf8;
+	struct smtp_rcpt *rcpts;
+	size_t nrcpt, cap_rcpt;
+	char *spool_path;  /* the message as received, Received header first */
+	int spool_fd;
+	int spf;           /* enum hk_spf of the MAIL FROM identity */
+	char *spf_header;  /* Received-SPF value */
+};
+
+/* What the session asks of the rest of the server. Each hook must end in
+ * exactly one smtp_session_reply call (now or later). */
+struct smtp_hooks {
+	void (*connect)(struct smtp_session *s);
+	void (*helo)(struct smtp_session *s);
+	void (*mail)(struct smtp_session *s);
+	void (*rcpt)(struct smtp_session *s, struct smtp_rcpt *r);
+	/* the message is in tx->spool_path; deliver or refuse */
+	void (*data)(struct smtp_session *s);
+	/* SASL: verify; reply with 235 or 535 */
+	void (*auth)(struct smtp_session *s, const char *mech, const char *user, const char *pass);
+	void (*closed)(struct smtp_session *s);
+};
+
+struct smtp_session_info {
+	uint64_t id;
+	enum listener_kind kind;
+	char peer_ip[64];
+	int peer_family;
+	unsigned char peer_addr[16];
+	char helo[256];
+	bool esmtp, tls;
+	char tls_desc[96];
+	char auth_user[320];
+	bool authenticated;
+	bool relay_ok;      /* authenticated, or a configured relay network */
+	struct smtp_tx tx;
+};
+
+struct smtp_session_info *smtp_session_info(struct smtp_session *s);
+struct smtp_server *smtp_session_server(struct smtp_session *s);
+void *smtp_session_hook_data(struct smtp_session *s);
+void smtp_session_set_hook_data(struct smtp_session *s, void *d);
+
+/* Sends a reply ("250 2.1.0 Ok"; multi-line text with '\n' becomes
+ * continuation lines) and, when the session was waiting for a hook,
+ * resumes reading. A 4xx/5xx counts against the error budget when
+ * `counts` is true. */
+void smtp_session_reply(struct smtp_session *s, int code, const char *text, bool counts);
+/* For a hook that refuses the whole session (e.g. connect): reply, then close. */
+void smtp_session_reply_close(struct smtp_session *s, int code, const char *text);
+
+void smtp_session_ref(struct smtp_session *s);
+void smtp_session_unref(struct smtp_session *s);
+bool smtp_session_alive(const struct smtp_session *s);
+
+/* Starts a session on an accepted socket (implicit TLS for SMTPS). */
+struct smtp_session *smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
+    enum listener_kind kind);
+
+#endif
