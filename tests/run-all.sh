@@ -7,6 +7,7 @@
 #   examples the test blocks of every examples/**/*.hk
 #   doc      the examples in doc/*.md and doc/tutorial/
 #   editors  vim, Emacs and TextMate grammars (tests/editors/run.sh)
+#   e2e      tests/e2e/test_*.py: hikyaku serve with real clients
 #   fuzz     replay of stored fuzzing regressions
 set -u
 HIKYAKU=${HIKYAKU:-build/hikyaku}
@@ -81,6 +82,19 @@ if [ -x tests/editors/run.sh ]; then
 	[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	count editors "$p" "$f"
 fi
+
+# end to end: real servers on 127.0.0.1 and real clients
+p=0; f=0
+for t in tests/e2e/test_*.py; do
+	[ -f "$t" ] || continue
+	out=$(HIKYAKU="$HIKYAKU" /usr/bin/python3 "$t" 2>&1); rc=$?
+	printf '%s\n' "$out" | grep -E '^FAIL|Traceback|Error' || true
+	p=$((p + $(printf '%s\n' "$out" | grep -c '^PASS')))
+	ff=$(printf '%s\n' "$out" | grep -c '^FAIL')
+	[ $rc -ne 0 ] && [ "$ff" -eq 0 ] && ff=1 && echo "e2e: $t: exit $rc"
+	f=$((f + ff))
+done
+count e2e "$p" "$f"
 
 # fuzz regressions: every stored input through the same entry points
 if [ -x tests/fuzz/replay.sh ]; then
