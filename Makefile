@@ -100,7 +100,7 @@ run: deps
 test: deps-test
 	@$(MAKE) --no-print-directory check
 
-check: $(HIKYAKU) $(UNIT_BIN)
+check: $(HIKYAKU) $(UNIT_BIN) fuzz-replay
 	@HIKYAKU=$(HIKYAKU) B=$(B) VALGRIND=$(VALGRIND) tests/run-all.sh
 
 golden-update: $(HIKYAKU)
@@ -162,6 +162,7 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -I$(GEN)/lang \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS)
 FUZZ_TIME ?= 60
+FUZZ_JOBS ?= 1
 # the objects are shared by every target: keep them between builds
 .SECONDARY: $(FUZZ_LIB_OBJ)
 
@@ -174,10 +175,11 @@ $(FUZZ_B)/obj/gen/%.o: $(GEN)/%.c
 $(FUZZ_B)/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
-# make fuzz [FUZZ_TIME=seconds]: runs every target for FUZZ_TIME seconds and
-# stores any crash under tests/fuzz/crashes/<target>/ for make test to replay.
+# make fuzz [FUZZ_TIME=seconds] [FUZZ_JOBS=2] [FUZZ_B=dir]: runs every target
+# for FUZZ_TIME seconds (FUZZ_JOBS at once) and stores any crash under
+# tests/fuzz/crashes/<target>/ for make test to replay.
 fuzz: $(FUZZ_BIN)
-	@tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_TIME)
+	@FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_TIME)
 
 # make fuzz-replay: the same targets built with $(CC) (no clang needed) and
 # tests/fuzz/replay_main.c into $(B)/fuzz-replay/, for tests/fuzz/replay.sh

@@ -231,7 +231,7 @@ diag_print(const struct diag *d, FILE *out, bool color)
 		diag_format(d, &d->msgs[ord[i]], &b, color);
 	free(ord);
 	if (d->overflow)
-		buf_printf(&b, "hikyaku: too many errors (%u), stopping\n", d->errors);
+		buf_printf(&b, "hikyaku: too many errors; stopped after %d\n", DIAG_MAX_ERRORS);
 	if (b.len)
 		fwrite(b.data, 1, b.len, out);
 	buf_fini(&b);

@@ -91,7 +91,7 @@ static struct ast *mk_cmp(struct parse_ctx *ctx, int op, struct ast *a, struct a
 }
 %stack_overflow {
 	ctx->failed = true;
-	diag_error(ctx->diag, ctx->last.loc, "nesting", "rules nested too deeply");
+	diag_error(ctx->diag, ctx->last.loc, "nesting", "nested too deeply (brackets, 'not' or blocks more than about 100 levels)");
 }
 
 %left OR.

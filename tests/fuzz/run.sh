@@ -25,6 +25,7 @@ if [ -n "${FUZZ_WORK:-}" ]; then
 else
 	work=$(mktemp -d "${TMPDIR:-/tmp}/hk-fuzz.XXXXXX")
 fi
+rm -f "$work"/result.*
 cleanup() { [ "${FUZZ_KEEP:-}" = 1 ] || [ $fail -ne 0 ] || rm -rf "$work"; }
 trap cleanup EXIT
 

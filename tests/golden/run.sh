@@ -98,4 +98,7 @@ done
 for f in $(find examples stdlib -name '*.hk' | sort); do
 	if "$HIKYAKU" fmt --check "$f" >/dev/null 2>&1; then echo "PASS: $f is formatted"; else echo "FAIL: $f is not canonically formatted (run: hikyaku fmt -w $f)"; fail=1; fi
 done
+# hostile inputs too big to commit, generated here (deep nesting, huge
+# strings, 70,000 rules, catastrophic regexes)
+HIKYAKU="$HIKYAKU" tests/golden/lang/gen-hostile.sh $([ $update = 1 ] && echo --update) || fail=1
 exit $fail
