@@ -13,6 +13,12 @@ int cmd_test(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);
 int cmd_fmt(int argc, char **argv);
+/* cli_admin.c: the accounts store (domains, users, aliases, plans) */
+int cmd_domain(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_alias(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_accounts(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /* Common options: --layer, --stdlib, --owner. Returns true when argv[*i]

@@ -28,6 +28,13 @@ usage(FILE *out)
 	      "  fmt [-w|--check] FILE...  canonical formatting\n"
 	      "  version                   print the version\n"
 	      "\n"
+	      "Accounts (--state DIR, default $HIKYAKU_STATE or ./var; --json for list/show):\n"
+	      "  domain add|set|del|list|show   hosted domains (--plan --legacy-auth --max-size --cert --key --catchall)\n"
+	      "  user add|set|passwd|check|del|list|show  mailboxes (--password-file F | --stdin | prompt; --plan --quota)\n"
+	      "  alias add|del|list|show    ADDRESS TARGET...\n"
+	      "  plan list|show|set|reset   service plans (quota, sizes, retention, lists)\n"
+	      "  accounts check|repair      verify or salvage STATE/accounts.gdbm\n"
+	      "\n"
 	      "Servers:\n"
 	      "  serve [--config FILE] [--state DIR]   run the mail servers (SMTP now; POP3 and IMAP next)\n"
 	      "\n"
@@ -137,6 +144,8 @@ main(int argc, char **argv)
 	} cmds[] = {
 		{ "check", cmd_check }, { "test", cmd_test }, { "compile", cmd_compile },
 		{ "disasm", cmd_disasm }, { "fmt", cmd_fmt }, { "serve", cmd_serve },
+		{ "domain", cmd_domain }, { "user", cmd_user }, { "alias", cmd_alias }, { "plan", cmd_plan },
+		{ "accounts", cmd_accounts },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)
