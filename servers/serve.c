@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "smtp/smtp_mailsys.h"
 #include "smtp/smtp_server.h"
 
 struct listener {
@@ -124,6 +125,12 @@ cmd_serve(int argc, char **argv)
 		goto out_base;
 	}
 	srv.workers = worker_pool_new(base, 0);
+	struct mailsys *mail = mailsys_new(&srv, &err);
+	if (mail == NULL) {
+		fprintf(stderr, "hikyaku: %s\n", err.data);
+		goto out_base;
+	}
+	srv.hooks = mailsys_hooks();
 	struct listener ls[CONFIG_MAX_LISTENERS];
 	unsigned nls = 0;
 	printf("Hikyaku serving as %s, state in %s\n", cfg.hostname, cfg.state_dir);
@@ -177,6 +184,7 @@ out_listeners:
 	for (unsigned i = 0; i < nls; i++)
 		evconnlistener_free(ls[i].l);
 	worker_pool_free(&srv.workers);
+	mailsys_free(&mail);
 	tls_server_free(&srv.tls);
 out_base:
 	event_base_free(base);

@@ -1,0 +1,23 @@
+/*
+ * smtp_mailsys.h - what an SMTP command means for the mail system: the
+ * session hooks (smtp_session.h) implemented with the accounts store, SPF,
+ * the rule programs (operator, domain, panel, personal layers) and the
+ * Maildir++ store, plus the outbound queue's spool for what leaves.
+ *
+ * Threads: hooks start on the event loop; anything that blocks (accounts
+ * lookups, password hashing, rule files, delivery with fsync) runs on the
+ * worker pool and answers back on the loop.
+ */
+#ifndef HK_SMTP_MAILSYS_H
+#define HK_SMTP_MAILSYS_H
+
+#include "smtp_server.h"
+
+struct mailsys;
+
+/* NULL with a message in err when the state directory is unusable. */
+struct mailsys *mailsys_new(struct smtp_server *srv, struct hk_buf *err);
+void mailsys_free(struct mailsys **m);
+const struct smtp_hooks *mailsys_hooks(void);
+
+#endif
