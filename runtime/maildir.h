@@ -1,0 +1,99 @@
+/*
+ * maildir.h - the Maildir++ back end of the store (store_backend.h), laid
+ * out as Dovecot lays it out by default so Dovecot, Courier tools and our
+ * IMAP server all see the same mailbox:
+ *
+ *   Maildir/{tmp,new,cur}/            INBOX
+ *   Maildir/.Sent/ .Work.Reports/     folders: "." + levels joined by ".",
+ *                                     each level in IMAP modified UTF-7
+ *                                     (RFC 3501 5.1.3): "日本語" -> ".&ZeVnLIqe-"
+ *   Maildir/.X/maildirfolder          empty marker file (Maildir++)
+ *   Maildir/.X/dovecot-keywords       keyword letters a-z (Dovecot's file)
+ *   Maildir/maildirsize               quota usage (Maildir++ quota)
+ *
+ * A '.' inside a level cannot be the on-disk separator, so it is written
+ * "\2e" and a leading '~' "\7e", as Dovecot's listescape plugin does (the
+ * language allows "v1.2"; '\' itself is never allowed in a name). Dovecot
+ * needs `separator = /` in its namespace (and the listescape plugin for
+ * names with dots) to show the same names.
+ *
+ * Message files: "<sec>.M<usec>P<pid>Q<n>R<rand>.<host>,S=<size>,W=<vsize>"
+ * in new/, with ":2,<flags>" in cur/ (flags sorted, upper case system
+ * flags then keyword letters).
+ *
+ * SECURITY: directory names read back from disk are decoded strictly (a
+ * name that does not decode to a valid folder name is skipped), and the
+ * keywords and maildirsize files are read with size limits: another
+ * program (or a damaged disk) may have written them.
+ */
+#ifndef HK_MAILDIR_H
+#define HK_MAILDIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store_backend.h"
+#include "util.h"
+
+#define MAILDIR_QUOTA_FILE_MAX 5120      /* larger: recalculate (Maildir++ quota spec) */
+#define MAILDIR_QUOTA_STALE_SECS (15 * 60)
+#define MAILDIR_KEYWORDS_FILE_MAX 65536
+#define MAILDIR_LOCK_STALE_SECS 30       /* dotlocks older than this are broken */
+#define MAILDIR_LOCK_WAIT_MS 2000
+#define MAILDIR_HOSTNAME_MAX 64
+
+/* --- names (maildir_name.c) --------------------------------------------- */
+
+/* UTF-8 -> IMAP modified UTF-7 (appended to out). The input must be valid
+ * UTF-8 (hk_store_folder_name_ok checked it). */
+void mutf7_encode(const char *s, size_t n, struct hk_buf *out);
+/* modified UTF-7 -> UTF-8; -1 (EINVAL) on anything not canonical: bad
+ * base64, non-zero padding bits, unpaired surrogates, printable ASCII
+ * encoded in base64, a missing '-'. */
+int mutf7_decode(const char *s, size_t n, struct hk_buf *out);
+
+/* Canonical folder name -> directory name relative to the mailbox root:
+ * "" for INBOX, ".Work.Reports", ".&ZeVnLIqe-". -1 with ENAMETOOLONG when
+ * it does not fit NAME_MAX. */
+int maildir_dir_from_name(const char *name, struct hk_buf *out);
+/* Directory name (".Work.Reports") -> folder name ("Work/Reports"); -1
+ * when it does not decode to a valid folder name. */
+int maildir_name_from_dir(const char *dir, struct hk_buf *out);
+
+/* A fresh unique base name (no ,S= and no info). Thread-safe. */
+void maildir_unique(struct hk_buf *out);
+
+struct maildir_info {
+	uint64_t size, vsize;
+	bool has_size, has_vsize;
+	uint32_t flags, kw;  /* as hk_store_msg */
+};
+/* Reads ,S= ,W= and the ":2," flags of a file name. */
+void maildir_parse_filename(const char *name, struct maildir_info *info);
+/* ":2," + letters: upper-case flags, then keyword letters. */
+void maildir_info_append(struct hk_buf *out, uint32_t flags, uint32_t kw);
+
+/* --- keywords (maildir_keywords.c) ----------------------------------------- */
+
+/* Reads <dir>/dovecot-keywords: names[i] for letter 'a' + i (heap, NULL
+ * when unassigned). A missing file is no keywords. */
+int maildir_keywords_read(const char *dir, char *names[HK_STORE_KEYWORDS_MAX]);
+/* The letters of `kw` (assigning free letters under the file's dotlock as
+ * needed). Keywords that find no free letter are left out of *letters_r. */
+int maildir_keywords_assign(struct hk_store *st, const char *dir, const char *const *kw, size_t n,
+    uint32_t *letters_r);
+
+/* --- quota (maildir_quota.c) -------------------------------------------------- */
+
+int maildir_quota_get(struct hk_store *st, struct hk_store_usage *u, bool recalc);
+/* Appends "<bytes> <count>\n" to the usage file when it exists (one
+ * O_APPEND write, atomic against other writers). */
+void maildir_quota_add(const char *path, int64_t bytes, int64_t count);
+
+/* --- maildir.c, for the quota scan -------------------------------------------- */
+
+/* Every folder's directory path (INBOX first), heap strings; *n_r of them. */
+char **maildir_folder_dirs(struct hk_store *st, size_t *n_r);
+void maildir_free_strv(char **v, size_t n);
+
+#endif
