@@ -395,7 +395,8 @@ committer_main(void *arg)
 		size_t n = 0;
 		for (struct hk_store_batch *b = round; b; b = b->next) {
 			items = xgrow(items, &cap, n + b->n, sizeof *items);
-			memcpy(items + n, b->items, b->n * sizeof *items);
+			if (b->n) /* an empty batch (say, a discarded message) has no items array */
+				memcpy(items + n, b->items, b->n * sizeof *items);
 			n += b->n;
 		}
 		struct commit cm = { .items = items, .n = n, .sync = c->sync };

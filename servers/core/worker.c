@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "charset.h"
 #include "util.h"
 
 struct job {
@@ -83,6 +84,8 @@ thread_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
+	/* per-thread caches of the runtime die with the thread */
+	charset_cache_clear();
 	return NULL;
 }
 
