@@ -79,7 +79,7 @@ HIKYAKU     := $(B)/hikyaku
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all run test check deps deps-test clean golden-update fuzz fuzz-replay bench install
+.PHONY: all run demo test check deps deps-test clean golden-update fuzz fuzz-replay bench install
 .DEFAULT_GOAL := all
 
 all: $(HIKYAKU) $(if $(filter build/default,$(B)),build/hikyaku)
@@ -95,6 +95,10 @@ deps-test:
 
 run: deps
 	@$(MAKE) -s --no-print-directory all
+	@scripts/run-server.sh $(HIKYAKU)
+
+# the rule-language demo: every example checked and dry-run
+demo: all
 	@scripts/run-demo.sh $(HIKYAKU)
 
 test: deps-test
