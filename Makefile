@@ -161,9 +161,11 @@ $(B)/tests/%: tests/unit/%.c $(SERV_LIB) $(LIB)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_B   ?= build/fuzz
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
-FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC)) \
+# the protocol parsers of servers/ are fuzzed too (they need nothing else)
+FUZZ_SERV_SRC := servers/smtp/smtp_cmd.c servers/smtp/smtp_data.c
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC) $(FUZZ_SERV_SRC)) \
                $(patsubst $(GEN)/%.c,$(FUZZ_B)/obj/gen/%.o,$(GEN_SRC))
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -I$(GEN)/lang \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -Iservers -I$(GEN)/lang \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS)
 FUZZ_TIME ?= 60
 FUZZ_JOBS ?= 1
@@ -190,9 +192,9 @@ fuzz: $(FUZZ_BIN)
 # (make check) to run every stored crash and corpus file through.
 FUZZ_REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz-replay/%,$(FUZZ_SRC))
 fuzz-replay: $(FUZZ_REPLAY_BIN)
-$(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(wildcard tests/fuzz/*.h) $(LIB)
+$(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(wildcard tests/fuzz/*.h) $(SERV_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -include tests/fuzz/fuzz_target.h -o $@ $< tests/fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -include tests/fuzz/fuzz_target.h -o $@ $< tests/fuzz/replay_main.c $(SERV_LIB) $(LIB) $(LDFLAGS) $(LIBS)
 
 # --- benchmarks -----------------------------------------------------------------
 bench: $(HIKYAKU)

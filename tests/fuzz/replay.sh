@@ -25,7 +25,7 @@ if nm "$lib" 2>/dev/null | grep -q '__asan_'; then san="address"; fi
 if nm "$lib" 2>/dev/null | grep -q '__ubsan_'; then san="${san:+$san,}undefined"; fi
 sanflags=""
 [ -n "$san" ] && sanflags="-fsanitize=$san -fno-sanitize-recover=all -fno-omit-frame-pointer"
-pkgs="libpcre2-8 libcrypto jansson"
+pkgs="libpcre2-8 libssl libcrypto jansson libevent libevent_openssl libevent_pthreads libcares libxcrypt libidn"
 
 # stale TARGET FILE...: true when TARGET is missing or older than a FILE
 stale() {
@@ -45,9 +45,9 @@ for src in tests/fuzz/fuzz_*.c; do
 	if stale "$bin" "$src" tests/fuzz/replay_main.c tests/fuzz/*.h "$lib"; then
 		mkdir -p "$B/fuzz-replay"
 		# shellcheck disable=SC2046,SC2086
-		if ! $CC -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -I"$B/gen/lang" $sanflags \
+		if ! $CC -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -Iservers -I"$B/gen/lang" $sanflags \
 			$(pkg-config --cflags $pkgs 2>/dev/null) -include tests/fuzz/fuzz_target.h \
-			-o "$bin" "$src" tests/fuzz/replay_main.c "$lib" $(pkg-config --libs $pkgs 2>/dev/null) \
+			-o "$bin" "$src" tests/fuzz/replay_main.c "$B/libhkserv.a" "$lib" $(pkg-config --libs $pkgs 2>/dev/null) -lgdbm -lpthread \
 			>"$B/fuzz-replay/$name.log" 2>&1; then
 			echo "FAIL: fuzz/$t: replay binary does not build (see $B/fuzz-replay/$name.log)"
 			fail=1
