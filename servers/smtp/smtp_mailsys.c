@@ -41,6 +41,7 @@
 #include "dns/dns.h"
 #include "fields.h"
 #include "message.h"
+#include "scram.h"
 #include "spf/spf.h"
 #include "store.h"
 #include "vm.h"
@@ -70,6 +71,11 @@ struct msess {
 	struct spf_check *spf;
 	struct spf_result spf_res;
 	bool spf_done;
+	/* SASL exchanges (touched only by the session's worker job) */
+	struct hk_scram_server *scram;
+	char scram_user[HK_ADDRESS_MAX + 1];
+	bool scram_ok;
+	char challenge[HK_CHALLENGE_MAX];
 };
 
 static void
@@ -214,7 +220,7 @@ run_smtp_stage(struct mailsys *m, struct smtp_session *s, int stage, const char 
 
 /* --- worker jobs ---------------------------------------------------------- */
 
-enum job_kind { JOB_MAIL, JOB_RCPT, JOB_DATA, JOB_AUTH };
+enum job_kind { JOB_MAIL, JOB_RCPT, JOB_DATA, JOB_AUTH, JOB_SASL };
 
 struct job {
 	enum job_kind kind;
@@ -226,6 +232,12 @@ struct job {
 	bool close;
 	char *user, *pass;
 	bool auth_ok;
+	/* SASL */
+	char mech[24];
+	int step;
+	char *data;
+	size_t len;
+	char *challenge; /* base64; NULL when the exchange ended */
 };
 
 static struct job *
@@ -253,6 +265,14 @@ job_done(void *arg)
 				smtp_session_rcpt_drop(s, j->r);
 			smtp_session_reply(s, j->code, j->text, j->code >= 400);
 			break;
+		case JOB_SASL:
+			if (j->challenge)
+				smtp_session_sasl_challenge(s, j->challenge);
+			else if (j->code == 0)
+				smtp_session_auth_result(s, j->auth_ok, j->user ? j->user : "");
+			else
+				smtp_session_reply(s, j->code, j->text, true);
+			break;
 		case JOB_AUTH:
 			if (j->code == 0)
 				smtp_session_auth_result(s, j->auth_ok, j->user);
@@ -273,6 +293,11 @@ job_done(void *arg)
 		free(j->pass);
 	}
 	free(j->user);
+	if (j->data) {
+		explicit_bzero(j->data, j->len);
+		free(j->data);
+	}
+	free(j->challenge);
 	smtp_session_unref(s);
 	free(j);
 }
@@ -316,6 +341,7 @@ hook_closed(struct smtp_session *s)
 	struct msess *ms = smtp_session_hook_data(s);
 	if (ms) {
 		spf_cancel(&ms->spf);
+		hk_scram_server_free(&ms->scram);
 		free(ms);
 	}
 }
@@ -521,6 +547,117 @@ hook_auth(struct smtp_session *s, const char *mech, const char *user, const char
 	j->user = xstrdup(user);
 	j->pass = xstrdup(pass);
 	worker_submit(the_mailsys->srv->workers, auth_work, job_done, j);
+}
+
+static void
+sasl_end(struct job *j, struct msess *ms, bool ok, const char *user)
+{
+	j->auth_ok = ok;
+	if (ok)
+		j->user = xstrdup(user);
+	hk_scram_server_free(&ms->scram);
+	ms->scram_ok = false;
+}
+
+static char *
+b64(const char *p, size_t n)
+{
+	struct hk_buf b;
+	buf_init(&b);
+	hk_b64_encode(p, n, &b);
+	if (b.data == NULL)
+		buf_add(&b, "", 0);
+	return buf_steal(&b);
+}
+
+static void
+sasl_work(void *arg)
+{
+	struct job *j = arg;
+	struct msess *ms = smtp_session_hook_data(j->s);
+	struct hk_accounts *a = accounts_handle(j->m);
+	if (a == NULL || ms == NULL) {
+		j->code = 454;
+		snprintf(j->text, sizeof(j->text), "4.7.0 Temporary authentication failure");
+		return;
+	}
+	if (strcmp(j->mech, "CRAM-MD5") == 0) {
+		if (j->step == 0) {
+			hk_auth_challenge(j->m->cfg->hostname, ms->challenge);
+			j->challenge = b64(ms->challenge, strlen(ms->challenge));
+			return;
+		}
+		char *resp = xstrndup(j->data, j->len);
+		char addr[HK_ADDRESS_MAX + 1] = "";
+		enum hk_auth_result r = hk_accounts_auth_cram_md5(a, ms->challenge, resp, addr);
+		free(resp);
+		if (r == HK_AUTH_TEMPFAIL) {
+			j->code = 454;
+			snprintf(j->text, sizeof(j->text), "4.7.0 Temporary authentication failure");
+			return;
+		}
+		sasl_end(j, ms, r == HK_AUTH_OK, addr);
+		return;
+	}
+	/* SCRAM-SHA-256 (RFC 5802, 7677): client-first, client-final, then
+	 * the empty response to our server-final */
+	struct hk_buf out;
+	buf_init(&out);
+	if (ms->scram_ok) {
+		sasl_end(j, ms, j->len == 0, ms->scram_user);
+		buf_fini(&out);
+		return;
+	}
+	if (ms->scram == NULL) {
+		if (j->len == 0 && j->step == 0) {
+			j->challenge = xstrdup(""); /* no initial response: ask for it */
+			buf_fini(&out);
+			return;
+		}
+		struct hk_scram_opts o = { false, NULL, 0 };
+		ms->scram = hk_scram_server_new(&o);
+		enum hk_scram_status st = hk_scram_server_client_first(ms->scram, j->data, j->len);
+		if (st != HK_SCRAM_CONTINUE) {
+			sasl_end(j, ms, false, NULL);
+			buf_fini(&out);
+			return;
+		}
+		struct hk_scram_keys keys;
+		char addr[HK_ADDRESS_MAX + 1] = "";
+		enum hk_acct_status ks = hk_accounts_scram_keys(a, hk_scram_server_username(ms->scram), &keys, addr);
+		snprintf(ms->scram_user, sizeof(ms->scram_user), "%s", addr);
+		st = hk_scram_server_first(ms->scram, ks == HK_ACCT_OK ? &keys : NULL, &out);
+		explicit_bzero(&keys, sizeof(keys));
+		if (st != HK_SCRAM_CONTINUE) {
+			sasl_end(j, ms, false, NULL);
+			buf_fini(&out);
+			return;
+		}
+		j->challenge = b64(out.data, out.len);
+		buf_fini(&out);
+		return;
+	}
+	enum hk_scram_status st = hk_scram_server_final(ms->scram, j->data, j->len, &out);
+	if (st == HK_SCRAM_OK) {
+		ms->scram_ok = true;
+		j->challenge = b64(out.data, out.len); /* server-final "v=..." */
+	} else {
+		sasl_end(j, ms, false, NULL);
+	}
+	buf_fini(&out);
+}
+
+static void
+hook_sasl(struct smtp_session *s, const char *mech, int step, const char *data, size_t len)
+{
+	struct job *j = job_new(JOB_SASL, s);
+	snprintf(j->mech, sizeof(j->mech), "%s", mech);
+	j->step = step;
+	j->data = xmalloc(len + 1);
+	memcpy(j->data, data, len);
+	j->data[len] = '\0';
+	j->len = len;
+	worker_submit(the_mailsys->srv->workers, sasl_work, job_done, j);
 }
 
 /* --- data ------------------------------------------------------------------------------ */
@@ -865,6 +1002,7 @@ static const struct smtp_hooks hooks = {
 	.rcpt = hook_rcpt,
 	.data = hook_data,
 	.auth = hook_auth,
+	.sasl = hook_sasl,
 	.closed = hook_closed,
 };
 

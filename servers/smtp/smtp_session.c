@@ -42,7 +42,7 @@ enum sstate {
 	ST_CLOSING     /* flushing the last reply, then closing */
 };
 
-enum auth_mech { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN };
+enum auth_mech { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN, AUTH_SASL };
 
 struct smtp_session {
 	struct smtp_server *srv;
@@ -59,6 +59,8 @@ struct smtp_session {
 	enum auth_mech auth_mech;
 	int auth_step;
 	char *auth_user_tmp;
+	char auth_mech_name[24]; /* AUTH_SASL: the mechanism */
+	int auth_sasl_step;
 	void *hook_data;
 	struct hk_buf log;
 	struct event *close_ev; /* waits for the last reply to leave under TLS */
@@ -268,7 +270,7 @@ smtp_session_ehlo_reply(struct smtp_session *s)
 			buf_adds(&b, "\nSTARTTLS");
 		/* AUTH only over TLS: plaintext passwords never cross the wire */
 		if (s->info.tls && is_submission(s) && !s->info.authenticated)
-			buf_adds(&b, "\nAUTH PLAIN LOGIN");
+			buf_adds(&b, s->srv->hooks && s->srv->hooks->sasl ? "\nAUTH PLAIN LOGIN SCRAM-SHA-256 CRAM-MD5" : "\nAUTH PLAIN LOGIN");
 	}
 	smtp_session_reply(s, 250, b.data, false);
 	buf_fini(&b);
@@ -611,7 +613,40 @@ do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_session_reply(s, 334, "VXNlcm5hbWU6", false); /* "Username:" */
 		return;
 	}
+	if (s->srv->hooks->sasl && ((ml == 13 && strncasecmp(a, "SCRAM-SHA-256", 13) == 0) || (ml == 8 && strncasecmp(a, "CRAM-MD5", 8) == 0))) {
+		snprintf(s->auth_mech_name, sizeof(s->auth_mech_name), "%.*s", (int)ml, a);
+		for (char *p = s->auth_mech_name; *p; p++)
+			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		s->auth_mech = AUTH_SASL;
+		s->auth_sasl_step = 0;
+		s->state = ST_AUTH;
+		struct hk_buf d;
+		buf_init(&d);
+		bool ok = true;
+		if (ir && !(irl == 1 && ir[0] == '='))
+			decode_b64(ir, irl, &d, &ok);
+		if (!ok) {
+			s->state = ST_CMD;
+			reply_now(s, 501, "5.5.2 Malformed initial response");
+			buf_fini(&d);
+			return;
+		}
+		start_hook(s);
+		s->srv->hooks->sasl(s, s->auth_mech_name, 0, d.data ? d.data : "", d.len);
+		buf_fini(&d);
+		return;
+	}
 	reply_now(s, 504, "5.5.4 Unrecognized authentication mechanism");
+}
+
+void
+smtp_session_sasl_challenge(struct smtp_session *s, const char *b64)
+{
+	if (s->dead)
+		return;
+	s->state = ST_AUTH;
+	s->auth_sasl_step++;
+	smtp_session_reply(s, 334, b64, false);
 }
 
 static void
@@ -626,6 +661,25 @@ auth_line(struct smtp_session *s, const char *line, size_t len)
 	}
 	if (s->auth_mech == AUTH_PLAIN) {
 		auth_plain(s, line, len);
+		return;
+	}
+	if (s->auth_mech == AUTH_SASL) {
+		struct hk_buf d;
+		buf_init(&d);
+		bool ok = true;
+		if (len)
+			decode_b64(line, len, &d, &ok);
+		if (!ok) {
+			s->state = ST_CMD;
+			reply_now(s, 501, "5.5.2 Malformed SASL response");
+			buf_fini(&d);
+			return;
+		}
+		start_hook(s);
+		s->srv->hooks->sasl(s, s->auth_mech_name, s->auth_sasl_step, d.data ? d.data : "", d.len);
+		if (d.data)
+			explicit_bzero(d.data, d.len);
+		buf_fini(&d);
 		return;
 	}
 	struct hk_buf d;
@@ -658,10 +712,12 @@ auth_line(struct smtp_session *s, const char *line, size_t len)
 }
 
 /* The auth hook's verdict. */
-void smtp_session_auth_result(struct smtp_session *s, bool ok, const char *user);
 void
 smtp_session_auth_result(struct smtp_session *s, bool ok, const char *user)
 {
+	if (s->dead)
+		return;
+	s->state = ST_CMD;
 	if (ok) {
 		s->info.authenticated = true;
 		s->info.relay_ok = true;

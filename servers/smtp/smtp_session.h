@@ -56,6 +56,11 @@ struct smtp_hooks {
 	void (*data)(struct smtp_session *s);
 	/* SASL: verify; reply with 235 or 535 */
 	void (*auth)(struct smtp_session *s, const char *mech, const char *user, const char *pass);
+	/* challenge-response mechanisms (SCRAM-SHA-256, CRAM-MD5): `step` 0 is
+	 * the start (data: the initial response, maybe empty), then each
+	 * decoded client response. Answer with smtp_session_sasl_challenge or
+	 * smtp_session_auth_result. */
+	void (*sasl)(struct smtp_session *s, const char *mech, int step, const char *data, size_t len);
 	void (*closed)(struct smtp_session *s);
 };
 
@@ -86,6 +91,11 @@ void smtp_session_set_hook_data(struct smtp_session *s, void *d);
 void smtp_session_reply(struct smtp_session *s, int code, const char *text, bool counts);
 /* For a hook that refuses the whole session (e.g. connect): reply, then close. */
 void smtp_session_reply_close(struct smtp_session *s, int code, const char *text);
+
+/* SASL: send a 334 challenge (base64 already) and wait for the response. */
+void smtp_session_sasl_challenge(struct smtp_session *s, const char *b64);
+/* SASL: the verdict (235 with the user, or 535). */
+void smtp_session_auth_result(struct smtp_session *s, bool ok, const char *user);
 
 void smtp_session_ref(struct smtp_session *s);
 void smtp_session_unref(struct smtp_session *s);
