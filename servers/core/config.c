@@ -54,6 +54,8 @@ config_defaults(struct hk_config *c)
 	c->timeout_command = 300;
 	c->timeout_data = 600;
 	c->max_sessions = 2000;
+	c->auth_delay_ms = 1000;
+	c->auth_block_after = 20;
 }
 
 void
@@ -223,6 +225,11 @@ config_load(struct hk_config *c, const char *path, struct hk_buf *err)
 			c->transport = xstrdup(words[1]);
 		} else if (strcmp(k, "max_message_size") == 0 && nw == 2) {
 			c->max_message_size = parse_size(words[1], &ok);
+		} else if ((strcmp(k, "auth_delay_ms") == 0 || strcmp(k, "auth_block_after") == 0) && nw == 2) {
+			uint64_t v = parse_size(words[1], &ok);
+			ok = ok && v < 1000000;
+			if (ok)
+				*(strcmp(k, "auth_delay_ms") == 0 ? &c->auth_delay_ms : &c->auth_block_after) = (unsigned)v;
 		} else if ((strcmp(k, "max_recipients") == 0 || strcmp(k, "max_errors") == 0 || strcmp(k, "timeout_command") == 0 ||
 		               strcmp(k, "timeout_data") == 0 || strcmp(k, "max_sessions") == 0) && nw == 2) {
 			uint64_t v = parse_size(words[1], &ok);

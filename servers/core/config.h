@@ -17,6 +17,8 @@
  *   max_message_size 50M
  *   max_recipients 100
  *   max_errors 10
+ *   auth_delay_ms 1000     (back-off after failed logins, doubling to 16x)
+ *   auth_block_after 20    (failed logins before a client is blocked 15 min)
  */
 #ifndef HK_CONFIG_H
 #define HK_CONFIG_H
@@ -59,6 +61,8 @@ struct hk_config {
 	unsigned timeout_command; /* seconds */
 	unsigned timeout_data;
 	unsigned max_sessions;
+	unsigned auth_delay_ms;   /* first back-off delay after failed logins */
+	unsigned auth_block_after; /* failed logins before a client is blocked */
 };
 
 void config_defaults(struct hk_config *c);

@@ -22,6 +22,7 @@
 #include "smtp_mailsys.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "accounts.h"
+#include "authfail.h"
 #include "compose.h"
 #include "core/log.h"
 #include "core/rulecache.h"
@@ -62,6 +64,7 @@ struct mailsys {
 	char *acct_path, *key_path, *global_rules, *queue_dir;
 	pthread_key_t acct_key;
 	unsigned long long queued;
+	struct hk_authfail *af; /* failed logins per client and account */
 };
 
 static struct mailsys *the_mailsys; /* the hooks are plain functions */
@@ -251,6 +254,61 @@ job_new(enum job_kind kind, struct smtp_session *s)
 	return j;
 }
 
+/* A failed login is answered after the back-off delay (a timer on the
+ * loop: nothing sleeps). */
+struct delayed_fail {
+	struct event *ev;
+	struct smtp_session *s;
+};
+
+static void
+delayed_fail_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct delayed_fail *d = arg;
+	if (smtp_session_alive(d->s))
+		smtp_session_auth_result(d->s, false, "");
+	smtp_session_unref(d->s);
+	event_free(d->ev);
+	free(d);
+}
+
+static void
+auth_verdict(struct job *j)
+{
+	struct mailsys *m = j->m;
+	struct smtp_session_info *i = smtp_session_info(j->s);
+	if (j->auth_ok) {
+		hk_authfail_success(m->af, i->peer_ip, j->user);
+		smtp_session_auth_result(j->s, true, j->user);
+		return;
+	}
+	unsigned delay = hk_authfail_failure(m->af, i->peer_ip, j->user && *j->user ? j->user : NULL, (int64_t)time(NULL));
+	if (delay == 0) {
+		smtp_session_auth_result(j->s, false, "");
+		return;
+	}
+	struct delayed_fail *d = xcalloc(1, sizeof(*d));
+	d->s = j->s;
+	smtp_session_ref(j->s);
+	d->ev = evtimer_new(m->srv->base, delayed_fail_fire, d);
+	struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
+	evtimer_add(d->ev, &tv);
+}
+
+/* Refuses AUTH from a client that failed too often. */
+static bool
+auth_blocked(struct smtp_session *s)
+{
+	struct hk_authfail_verdict v;
+	hk_authfail_check(the_mailsys->af, smtp_session_info(s)->peer_ip, NULL, (int64_t)time(NULL), &v);
+	if (!v.blocked)
+		return false;
+	smtp_session_reply(s, 454, "4.7.0 Too many failed logins from your address; try again later", true);
+	return true;
+}
+
 static void
 job_done(void *arg)
 {
@@ -269,13 +327,13 @@ job_done(void *arg)
 			if (j->challenge)
 				smtp_session_sasl_challenge(s, j->challenge);
 			else if (j->code == 0)
-				smtp_session_auth_result(s, j->auth_ok, j->user ? j->user : "");
+				auth_verdict(j);
 			else
 				smtp_session_reply(s, j->code, j->text, true);
 			break;
 		case JOB_AUTH:
 			if (j->code == 0)
-				smtp_session_auth_result(s, j->auth_ok, j->user);
+				auth_verdict(j);
 			else
 				smtp_session_reply(s, j->code, j->text, true);
 			break;
@@ -543,6 +601,8 @@ static void
 hook_auth(struct smtp_session *s, const char *mech, const char *user, const char *pass)
 {
 	(void)mech;
+	if (auth_blocked(s))
+		return;
 	struct job *j = job_new(JOB_AUTH, s);
 	j->user = xstrdup(user);
 	j->pass = xstrdup(pass);
@@ -650,6 +710,8 @@ sasl_work(void *arg)
 static void
 hook_sasl(struct smtp_session *s, const char *mech, int step, const char *data, size_t len)
 {
+	if (step == 0 && auth_blocked(s))
+		return;
 	struct job *j = job_new(JOB_SASL, s);
 	snprintf(j->mech, sizeof(j->mech), "%s", mech);
 	j->step = step;
@@ -1033,6 +1095,12 @@ mailsys_new(struct smtp_server *srv, struct hk_buf *err)
 	free(q);
 	free(t);
 	pthread_key_create(&m->acct_key, acct_close);
+	struct hk_authfail_config afc;
+	hk_authfail_config_default(&afc);
+	afc.base_delay_ms = m->cfg->auth_delay_ms;
+	afc.max_delay_ms = m->cfg->auth_delay_ms * 16;
+	afc.ip_block_after = m->cfg->auth_block_after;
+	m->af = hk_authfail_new(&afc);
 	m->committer = hk_store_committer_new(HK_STORE_SYNC_SYNCFS, 1);
 	struct dns_config dc = { .servers = m->cfg->dns_server };
 	const char *why = NULL;
@@ -1057,6 +1125,7 @@ mailsys_free(struct mailsys **mp)
 	dns_resolver_free(&m->dns);
 	hk_store_committer_free(&m->committer);
 	rulecache_free(&m->rules);
+	hk_authfail_free(&m->af);
 	free(m->acct_path);
 	free(m->key_path);
 	free(m->global_rules);

@@ -18,7 +18,7 @@ r = Results()
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
-srv = Server()
+srv = Server(extra_config="auth_delay_ms 50\nauth_block_after 12\n")
 
 
 def admin(*args, stdin=None):
@@ -129,6 +129,37 @@ with srv:
     code, _ = c.docmd("NOOP")
     r.check("session goes on after a cancelled AUTH", code == 250)
     c.quit()
+
+    # four failures from this address so far: the next one is answered late
+    import time
+    c = connect()
+    t0 = time.time()
+    try:
+        c.login("taro@example.jp", "still wrong")
+    except smtplib.SMTPAuthenticationError:
+        pass
+    dt = time.time() - t0
+    r.check("repeated failed logins are answered after a back-off delay (%.2f s)" % dt, dt >= 0.045, dt)
+    c.user, c.password = "taro@example.jp", "correct horse battery"
+    code, _ = c.auth("PLAIN", c.auth_plain)
+    r.check("the right password still works after failures", code == 235)
+    c.quit()
+
+    # a client that keeps failing is blocked: AUTH answered 454 at once
+    blocked = False
+    for k in range(12):
+        c = connect()
+        try:
+            c.login("taro@example.jp", "wrong again %d" % k)
+        except smtplib.SMTPAuthenticationError as e:
+            if e.smtp_code == 454:
+                blocked = True
+        except smtplib.SMTPException:
+            pass
+        c.close()
+        if blocked:
+            break
+    r.check("a client with too many failed logins is blocked (454 4.7.0)", blocked)
 
     r.check("server stops cleanly", srv.stop() == 0, srv.logtext()[-1500:])
 r.done()
