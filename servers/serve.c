@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accounts.h"
 #include "cli.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -123,6 +124,37 @@ cmd_serve(int argc, char **argv)
 	if (srv.tls == NULL) {
 		fprintf(stderr, "hikyaku: TLS: %s\n", err.data);
 		goto out_base;
+	}
+	/* per-domain certificates, chosen by SNI: the domain and its
+	 * subdomains (mail.example.jp) get the domain's certificate */
+	{
+		char *ap = xasprintf("%s/accounts.gdbm", cfg.state_dir);
+		struct hk_accounts_config ac = { .path = ap };
+		struct hk_accounts *acc = NULL;
+		char aerr[256];
+		if (hk_accounts_open_gdbm(&ac, &acc, aerr, sizeof(aerr)) == HK_ACCT_OK) {
+			struct hk_domain *doms = NULL;
+			size_t nd = 0;
+			if (hk_accounts_domain_list(acc, &doms, &nd) == HK_ACCT_OK) {
+				for (size_t i = 0; i < nd; i++) {
+					if (doms[i].cert_path[0] == '\0' || doms[i].key_path[0] == '\0')
+						continue;
+					struct hk_buf e2;
+					buf_init(&e2);
+					char *wild = xasprintf("*.%s", doms[i].name);
+					if (tls_server_add_sni(srv.tls, doms[i].name, doms[i].cert_path, doms[i].key_path, &e2) < 0 ||
+					    tls_server_add_sni(srv.tls, wild, doms[i].cert_path, doms[i].key_path, &e2) < 0)
+						log_error("tls", "%s: %s", doms[i].name, e2.data);
+					else
+						printf("  TLS certificate for %s and *.%s: %s\n", doms[i].name, doms[i].name, doms[i].cert_path);
+					free(wild);
+					buf_fini(&e2);
+				}
+				free(doms);
+			}
+			hk_accounts_close(&acc);
+		}
+		free(ap);
 	}
 	srv.workers = worker_pool_new(base, 0);
 	struct mailsys *mail = mailsys_new(&srv, &err);
