@@ -79,7 +79,8 @@ hk_folder_name_ok(struct hk_str f)
 		return false;
 	for (size_t i = 0; i < f.len; i++) {
 		unsigned char c = (unsigned char)f.ptr[i];
-		if (c < 0x20 || c == 0x7f || c == '\\')
+		/* '*' and '%' are IMAP LIST wildcards: the store refuses them too */
+		if (c < 0x20 || c == 0x7f || c == '\\' || c == '*' || c == '%')
 			return false;
 		/* no ".." anywhere, no empty path element, no element starting
 		 * with a dot (Maildir++ uses '.' for its own hierarchy) */

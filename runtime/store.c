@@ -189,7 +189,10 @@ hk_store_reply(int err)
 	case ENOSPC:
 		return (struct hk_store_reply){ 452, "4.3.1", "Insufficient system storage" };
 	case ENOENT:
-		return (struct hk_store_reply){ 550, "5.1.1", "Mailbox unavailable" };
+		/* a folder or mailbox that vanished under the delivery (deleted
+		 * by its user meanwhile): the retry recreates it. Whether a
+		 * recipient exists is the accounts' answer at RCPT, never ours. */
+		return (struct hk_store_reply){ 451, "4.2.0", "Mailbox temporarily unavailable" };
 	default:
 		return (struct hk_store_reply){ 451, "4.3.0", "Local error in processing" };
 	}

@@ -297,10 +297,14 @@ int hk_store_quota_recalc(struct hk_store *st);
  *   EFBIG             552 5.2.3 message too big for the mailbox (larger
  *                     than the whole quota, or the file-size limit)
  *   ENOSPC            452 4.3.1 insufficient system storage
- *   ENOENT            550 5.1.1 mailbox unavailable (no such mailbox)
+ *   ENOENT            451 4.2.0 mailbox temporarily unavailable (a folder
+ *                     deleted under the delivery; whether a recipient exists
+ *                     is for the accounts lookup at RCPT to say)
  *   EACCES, EPERM,
  *   EROFS, EIO, other 451 4.3.0 local error (an operator can fix it; never
  *                     a bounce for our own trouble)
+ * So the store never makes a permanent failure but EFBIG. A plan that wants
+ * "bounce when full" answers 552 5.2.2 for EDQUOT itself.
  * `text` is fixed text, safe to send. */
 struct hk_store_reply {
 	int code;

@@ -115,6 +115,7 @@ cmd_serve(int argc, char **argv)
 	}
 	evthread_use_pthreads();
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* an oversized file is EFBIG, not death */
 	struct event_base *base = event_base_new();
 	struct smtp_server srv;
 	memset(&srv, 0, sizeof(srv));

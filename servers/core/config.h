@@ -14,6 +14,12 @@
  *   relay_network 192.0.2.0/24        (none by default, not even loopback)
  *   dns_server 127.0.0.1:5353          (default: the system resolver)
  *   transport  127.0.0.1:2600          (send all outbound mail there: tests)
+ *   queue_interval 30      (seconds between scans of the outbound queue)
+ *   queue_retry 300        (first retry delay, doubling up to queue_retry_max)
+ *   queue_retry_max 14400
+ *   queue_lifetime 432000  (5 days, then the sender gets a bounce)
+ *   queue_concurrency 20   (parallel outbound deliveries)
+ *   queue_timeout 0        (seconds; caps every SMTP client timeout; 0: RFC 5321)
  *   max_message_size 50M
  *   max_recipients 100
  *   max_errors 10
@@ -63,6 +69,8 @@ struct hk_config {
 	unsigned max_sessions;
 	unsigned auth_delay_ms;   /* first back-off delay after failed logins */
 	unsigned auth_block_after; /* failed logins before a client is blocked */
+	/* the outbound queue (servers/queue/), all in seconds but concurrency */
+	unsigned queue_interval, queue_retry, queue_retry_max, queue_lifetime, queue_concurrency, queue_timeout;
 };
 
 void config_defaults(struct hk_config *c);

@@ -43,6 +43,7 @@
 #include "dns/dns.h"
 #include "fields.h"
 #include "message.h"
+#include "replylog.h"
 #include "scram.h"
 #include "spf/spf.h"
 #include "store.h"
@@ -61,7 +62,7 @@ struct mailsys {
 	struct hk_store_committer *committer;
 	struct dns_resolver *dns;
 	struct spf_ctx *spf;
-	char *acct_path, *key_path, *global_rules, *queue_dir;
+	char *acct_path, *key_path, *global_rules, *queue_dir, *replylog;
 	pthread_key_t acct_key;
 	unsigned long long queued;
 	struct hk_authfail *af; /* failed logins per client and account */
@@ -539,7 +540,7 @@ rcpt_work(void *arg)
 			snprintf(j->text, sizeof(j->text), "5.3.4 Message too big for this recipient (limit %lld bytes)", (long long)max);
 		} else if (res->limits.quota > 0) {
 			char *root = hk_store_user_root(j->m->cfg->state_dir, res->user.domain, res->user.local);
-			struct hk_store_settings set = { { (uint64_t)res->limits.quota, 0 }, true };
+			struct hk_store_settings set = { .quota = { .bytes = (uint64_t)res->limits.quota }, .create = true };
 			struct hk_store *stor = NULL;
 			if (root && hk_store_open(root, &set, &stor) == 0) {
 				if (hk_store_quota_check(stor, i->tx.size_param ? i->tx.size_param : 1) < 0 && (errno == EDQUOT || errno == EFBIG)) {
@@ -767,7 +768,15 @@ queue_stage(struct mailsys *m, struct hk_store_batch *b, const char *kind, const
 	return rc;
 }
 
+/* replies to remember once the batch is durable */
+struct reply_note {
+	char recipient[HK_ADDRESS_MAX + 1];
+	char sender[400]; /* as the envelope gave it */
+};
+
 struct delivery {
+	struct reply_note *replies;
+	size_t nreplies, cap_replies;
 	struct job *j;
 	struct smtp_session_info *i;
 	struct hk_message *msg;
@@ -794,6 +803,32 @@ parts_for(struct delivery *d, const struct hk_buf *extra, struct hk_store_part p
 	*n = k;
 }
 
+static bool
+replied_recently(void *ctx, struct hk_str recipient, struct hk_str sender, int64_t interval)
+{
+	struct mailsys *m = ctx;
+	return hk_replylog_recent(m->replylog, recipient, sender, interval, (int64_t)time(NULL));
+}
+
+/* The message was delivered to this mailbox before (a Delivered-To header
+ * of ours): a forwarding loop brought it back. */
+static bool
+been_here(struct hk_message *msg, const char *address)
+{
+	const struct hk_str *v;
+	size_t n = hk_message_header(msg, "Delivered-To", 12, &v);
+	for (size_t i = 0; i < n; i++) {
+		struct hk_str t = v[i];
+		while (t.len && (t.ptr[0] == ' ' || t.ptr[0] == '\t'))
+			t.ptr++, t.len--;
+		while (t.len && (t.ptr[t.len - 1] == ' ' || t.ptr[t.len - 1] == '\t'))
+			t.len--;
+		if (str_ieq_cstr(t, address))
+			return true;
+	}
+	return false;
+}
+
 /* Runs the deliver layers for one mailbox and stages what they decide. */
 static void
 deliver_mailbox(struct delivery *d, struct hk_accounts *a, const char *address, const char *original_rcpt)
@@ -801,6 +836,15 @@ deliver_mailbox(struct delivery *d, struct hk_accounts *a, const char *address, 
 	struct mailsys *m = d->j->m;
 	struct hk_rcpt *res = xmalloc(sizeof(*res));
 	if (hk_accounts_resolve(a, address, res) != HK_ACCT_OK || res->kind != HK_RCPT_USER) {
+		free(res);
+		return;
+	}
+	if (been_here(d->msg, res->user.address)) {
+		/* a forward never brings a message back to the same mailbox */
+		log_warnx("deliver", "#%llu %s: forwarding loop (already delivered here); not delivered again",
+		    (unsigned long long)d->i->id, res->user.address);
+		d->mailboxes++;
+		d->stored++;
 		free(res);
 		return;
 	}
@@ -820,10 +864,11 @@ deliver_mailbox(struct delivery *d, struct hk_accounts *a, const char *address, 
 	if (r.error)
 		log_warnx("rules", "%s: %s", res->user.address, r.error);
 	struct hk_final fin;
-	hk_result_finalize(&r, d->msg, &eb.env, NULL, &fin);
+	struct hk_policy pol = { m, replied_recently };
+	hk_result_finalize(&r, d->msg, &eb.env, &pol, &fin);
 
 	char *root = hk_store_user_root(m->cfg->state_dir, res->user.domain, res->user.local);
-	struct hk_store_settings set = { { (uint64_t)(res->limits.quota > 0 ? res->limits.quota : 0), 0 }, true };
+	struct hk_store_settings set = { .quota = { .bytes = (uint64_t)(res->limits.quota > 0 ? res->limits.quota : 0) }, .create = true };
 	struct hk_store *st = NULL;
 	if (root == NULL || hk_store_open(root, &set, &st) != 0) {
 		d->failed = true;
@@ -872,7 +917,8 @@ deliver_mailbox(struct delivery *d, struct hk_accounts *a, const char *address, 
 			char folder[300];
 			snprintf(folder, sizeof(folder), "%.*s", act->kind == ACT_KEEP ? 5 : (int)act->arg[0].len,
 			    act->kind == ACT_KEEP ? "INBOX" : act->arg[0].ptr);
-			struct hk_store_deliver_opts o = { folder, flags, keywords, nkw, 0, true, true };
+			struct hk_store_deliver_opts o = { .folder = folder, .flags = flags, .keywords = keywords, .nkeywords = nkw,
+				.create_folder = true, .check_quota = true };
 			parts_for(d, &added, parts, &nparts);
 			if (hk_store_batch_add(d->batch, st, &o, parts, nparts, NULL) < 0) {
 				d->failed = true;
@@ -914,6 +960,12 @@ deliver_mailbox(struct delivery *d, struct hk_accounts *a, const char *address, 
 			/* notices and replies go out with the null sender (RFC 3834) */
 			if (queue_stage(m, d->batch, act->kind == ACT_NOTIFY ? "notify" : "reply", "", to, &p, 1) < 0)
 				d->failed = true, d->fail_errno = errno;
+			else if (act->kind == ACT_REPLY) {
+				d->replies = xgrow(d->replies, &d->cap_replies, d->nreplies + 1, sizeof(*d->replies));
+				snprintf(d->replies[d->nreplies].recipient, sizeof(d->replies->recipient), "%s", res->user.address);
+				snprintf(d->replies[d->nreplies].sender, sizeof(d->replies->sender), "%s", to);
+				d->nreplies++;
+			}
 			buf_fini(&mail);
 			break;
 		}
@@ -1032,6 +1084,12 @@ data_work(void *arg)
 			    (unsigned long long)i->id);
 		goto out;
 	}
+	for (size_t k = 0; k < d.nreplies; k++) {
+		struct hk_str rc = { d.replies[k].recipient, strlen(d.replies[k].recipient) };
+		struct hk_str sn = { d.replies[k].sender, strlen(d.replies[k].sender) };
+		if (hk_replylog_record(m->replylog, rc, sn, (int64_t)time(NULL)) < 0)
+			log_warnx("replies", "cannot record the reply to %s: %s", d.replies[k].sender, strerror(errno));
+	}
 	if (d.stored == 0 && d.rejected_all > 0 && d.rejected_all == d.mailboxes) {
 		j->code = 550;
 		snprintf(j->text, sizeof(j->text), "5.7.1 Message rejected by the recipient's filters");
@@ -1045,6 +1103,7 @@ out:
 	for (size_t k = 0; k < d.nstores; k++)
 		hk_store_close(&d.stores[k]);
 	free(d.stores);
+	free(d.replies);
 	hk_store_batch_free(&d.batch);
 	hk_message_free(&d.msg);
 	buf_fini(&d.prefix);
@@ -1088,6 +1147,7 @@ mailsys_new(struct smtp_server *srv, struct hk_buf *err)
 	m->key_path = xasprintf("%s/keys/secret.key", m->cfg->state_dir);
 	m->global_rules = xasprintf("%s/rules/global.hk", m->cfg->state_dir);
 	m->queue_dir = xasprintf("%s/queue", m->cfg->state_dir);
+	m->replylog = xasprintf("%s/replies.gdbm", m->cfg->state_dir);
 	char *q = xasprintf("%s/new", m->queue_dir), *t = xasprintf("%s/tmp", m->queue_dir);
 	mkdir(m->queue_dir, 0700);
 	mkdir(q, 0700);
@@ -1130,6 +1190,7 @@ mailsys_free(struct mailsys **mp)
 	free(m->key_path);
 	free(m->global_rules);
 	free(m->queue_dir);
+	free(m->replylog);
 	pthread_key_delete(m->acct_key);
 	if (the_mailsys == m)
 		the_mailsys = NULL;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -382,7 +383,7 @@ test_store_reply_mapping(void **state)
 	assert_int_equal(hk_store_reply(ENOSPC).code, 452);
 	assert_string_equal(hk_store_reply(ENOSPC).enhanced, "4.3.1");
 	assert_int_equal(hk_store_reply(EFBIG).code, 552);
-	assert_int_equal(hk_store_reply(ENOENT).code, 550);
+	assert_int_equal(hk_store_reply(ENOENT).code, 451);
 	assert_int_equal(hk_store_reply(EACCES).code, 451);
 	assert_int_equal(hk_store_reply(EIO).code, 451);
 	assert_int_equal(hk_store_reply(EROFS).code, 451);
@@ -695,6 +696,139 @@ test_store_folders_rename_delete(void **state)
 	assert_int_equal(count_dir(f->root, "tmp"), 0);
 }
 
+static void
+test_store_folder_create_race(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 15 };
+	pid_t pids[3];
+	for (int c = 0; c < 3; c++) {
+		pids[c] = fork();
+		assert_true(pids[c] >= 0);
+		if (pids[c] == 0) {
+			struct hk_store *st;
+			struct hk_store_settings set = { .create = false };
+			if (hk_store_open(f->root, &set, &st) != 0)
+				_exit(2);
+			for (int i = 0; i < N; i++) {
+				char name[64];
+				snprintf(name, sizeof name, "Race/%d/leaf", i);
+				if (hk_store_folder_ensure(st, name) != 0)
+					_exit(3);
+			}
+			hk_store_close(&st);
+			_exit(0);
+		}
+	}
+	for (int c = 0; c < 3; c++) {
+		int status;
+		assert_int_equal(waitpid(pids[c], &status, 0), pids[c]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	struct hk_store_folder_list l;
+	assert_int_equal(hk_store_folder_list(f->st, &l), 0);
+	assert_int_equal(l.n, 6 + 1 + 2 * N); /* standard + Race + Race/i + Race/i/leaf */
+	hk_store_folder_list_free(&l);
+	char p[1024];
+	snprintf(p, sizeof p, "%s/.Race.3.leaf/cur", f->root);
+	assert_true(is_dir(p));
+	/* the losers cleaned up after themselves */
+	assert_int_equal(count_dir(f->root, "tmp"), 0);
+}
+
+static void
+test_store_keywords_full_and_stale_lock(void **state)
+{
+	struct fx *f = *state;
+	char names[27][16];
+	const char *kw[27];
+	for (int i = 0; i < 27; i++) {
+		snprintf(names[i], sizeof names[i], "$k%02d", i);
+		kw[i] = names[i];
+	}
+	/* more keywords than letters in one delivery is refused up front */
+	struct hk_store_deliver_opts o = { .keywords = kw, .nkeywords = 27 };
+	struct hk_store_part p = mem(MSG);
+	assert_int_equal(hk_store_deliver(f->st, &o, &p, 1, NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	/* 26 fill the letters; the 27th keyword later finds none: the message
+	 * is delivered without it */
+	o.nkeywords = 26;
+	char *name = deliver(f, &o, NULL);
+	assert_string_equal(strstr(name, ":2,"), ":2,abcdefghijklmnopqrstuvwxyz");
+	free(name);
+	struct hk_store_deliver_opts o2 = { .keywords = &kw[26], .nkeywords = 1 };
+	name = deliver(f, &o2, NULL);
+	assert_memory_equal(name, "new/", 4); /* no flags left: new/ */
+	free(name);
+	/* a lock left by a crashed writer is broken once stale */
+	char lock[1024];
+	snprintf(lock, sizeof lock, "%s/.Junk/dovecot-keywords.lock", f->root);
+	int fd = open(lock, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	struct timespec ts[2] = { { time(NULL) - 120, 0 }, { time(NULL) - 120, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, lock, ts, 0), 0);
+	struct hk_store_deliver_opts o3 = { .folder = "Junk", .keywords = kw, .nkeywords = 1 };
+	name = deliver(f, &o3, NULL);
+	assert_string_equal(strstr(name, ":2,"), ":2,a");
+	free(name);
+	assert_false(exists(lock));
+	/* a damaged keywords file: bad lines are ignored */
+	char kf[1024];
+	snprintf(kf, sizeof kf, "%s/.Trash/dovecot-keywords", f->root);
+	FILE *fp = fopen(kf, "w");
+	fputs("0 $ok\n99 $toobig\nx $notnum\n1 bad(kw\n2\n3 $three\n", fp);
+	fclose(fp);
+	struct hk_store_keywords k;
+	assert_int_equal(hk_store_keywords(f->st, "Trash", &k), 0);
+	assert_string_equal(k.names[0], "$ok");
+	assert_null(k.names[1]);
+	assert_null(k.names[2]);
+	assert_string_equal(k.names[3], "$three");
+	hk_store_keywords_free(&k);
+}
+
+static void
+test_store_batch_misuse(void **state)
+{
+	struct fx *f = *state;
+	struct hk_store_batch *b = hk_store_batch_new(HK_STORE_SYNC_FSYNC);
+	assert_int_equal(hk_store_batch_commit(b), 0);
+	struct hk_store_part p = mem(MSG);
+	assert_int_equal(hk_store_batch_add(b, f->st, NULL, &p, 1, NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(hk_store_batch_add_rename(b, "a", "b", NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	hk_store_batch_free(&b);
+	b = hk_store_batch_new(HK_STORE_SYNC_FSYNC);
+	assert_int_equal(hk_store_batch_add_rename(b, NULL, "b", NULL), -1);
+	char nothere[600];
+	snprintf(nothere, sizeof nothere, "%s/nothere", f->dir);
+	assert_int_equal(hk_store_batch_add_rename(b, nothere, "b", NULL), -1);
+	assert_int_equal(errno, ENOENT);
+	/* a rename onto an existing file is refused, never replacing it */
+	char a[600], c[600];
+	snprintf(a, sizeof a, "%s/qa", f->dir);
+	snprintf(c, sizeof c, "%s/qc", f->dir);
+	close(open(a, O_WRONLY | O_CREAT, 0600));
+	close(open(c, O_WRONLY | O_CREAT, 0600));
+	size_t i;
+	assert_int_equal(hk_store_batch_add_rename(b, a, c, &i), 0);
+	assert_int_equal(hk_store_batch_commit(b), -1);
+	assert_int_equal(hk_store_batch_result(b, i)->err, EEXIST);
+	assert_true(exists(a)); /* the caller's file is left alone */
+	hk_store_batch_free(&b);
+	assert_true(exists(a));
+	/* the stage refuses absurd calls */
+	struct hk_store_part many[HK_STORE_PARTS_MAX + 1];
+	for (size_t k = 0; k < HK_ARRAY_LEN(many); k++)
+		many[k] = mem("x");
+	assert_int_equal(hk_store_deliver(f->st, NULL, many, HK_ARRAY_LEN(many), NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(hk_store_deliver(f->st, NULL, many, HK_STORE_PARTS_MAX, NULL), 0);
+}
+
 /* --- batches and the committer ------------------------------------------------------- */
 
 static void
@@ -845,6 +979,10 @@ test_store_committer_groups_sessions(void **state)
 		assert_int_equal(t[i].ok, 10);
 	}
 	assert_int_equal(count_dir(f->root, "new"), 40);
+	/* an empty batch (every recipient's copy discarded) commits too */
+	struct hk_store_batch *empty = hk_store_batch_new(HK_STORE_SYNC_SYNCFS);
+	assert_int_equal(hk_store_committer_commit(c, empty), 0);
+	hk_store_batch_free(&empty);
 	/* asynchronous: done runs on the committer's thread; free drains */
 	struct hk_store_batch *bs[5];
 	for (int i = 0; i < 5; i++) {
@@ -1395,6 +1533,11 @@ test_store_crash_safety_kill9(void **state)
 			crash_child(f->root, pfd[1], (unsigned)round * 100000u);
 		}
 		close(pfd[1]);
+		if (round == ROUNDS - 1) {
+			/* however slow the disk, at least one delivery is checked */
+			struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+			(void)poll(&pf, 1, 10000);
+		}
 		struct timespec t = { 0, (long)(1 + rand() % 60) * 1000000L };
 		nanosleep(&t, NULL);
 		kill(pid, SIGKILL);
@@ -1474,6 +1617,9 @@ main(void)
 		T(test_store_deliver_missing_folder),
 		T(test_store_folders_create_list_utf8),
 		T(test_store_folders_rename_delete),
+		T(test_store_folder_create_race),
+		T(test_store_keywords_full_and_stale_lock),
+		T(test_store_batch_misuse),
 		T(test_store_batch_commit_fsync),
 		T(test_store_batch_commit_syncfs),
 		T(test_store_batch_free_uncommitted_cleans_tmp),
