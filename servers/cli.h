@@ -21,6 +21,8 @@ int cmd_plan(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_replies(int argc, char **argv);
+/* cli_queue.c: the outbound queue (list, flush, delete) */
+int cmd_queue(int argc, char **argv);
 
 /* Common options: --layer, --stdlib, --owner. Returns true when argv[*i]
  * was one of them (and consumed its value). */

@@ -35,6 +35,7 @@ usage(FILE *out)
 	      "  plan list|show|set|reset   service plans (quota, sizes, retention, lists)\n"
 	      "  accounts check|repair      verify or salvage STATE/accounts.gdbm\n"
 	      "  replies list|clear [ADDR]  the auto-reply log: who was answered when\n"
+	      "  queue list|flush|delete ID  the outbound queue: entries, retry now, remove one\n"
 	      "\n"
 	      "Servers:\n"
 	      "  serve [--config FILE] [--state DIR]   run the mail servers (SMTP now; POP3 and IMAP next)\n"
@@ -146,7 +147,7 @@ main(int argc, char **argv)
 		{ "check", cmd_check }, { "test", cmd_test }, { "compile", cmd_compile },
 		{ "disasm", cmd_disasm }, { "fmt", cmd_fmt }, { "serve", cmd_serve },
 		{ "domain", cmd_domain }, { "user", cmd_user }, { "alias", cmd_alias }, { "plan", cmd_plan },
-		{ "accounts", cmd_accounts }, { "replies", cmd_replies },
+		{ "accounts", cmd_accounts }, { "replies", cmd_replies }, { "queue", cmd_queue },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)

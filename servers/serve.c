@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "queue/queue.h"
 #include "smtp/smtp_mailsys.h"
 #include "smtp/smtp_server.h"
 
@@ -164,6 +165,9 @@ cmd_serve(int argc, char **argv)
 		goto out_base;
 	}
 	srv.hooks = mailsys_hooks();
+	struct queue *queue = queue_new(base, &cfg, srv.workers, &err); /* outbound delivery */
+	if (queue == NULL)
+		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
 	struct listener ls[CONFIG_MAX_LISTENERS];
 	unsigned nls = 0;
 	printf("Hikyaku serving as %s, state in %s\n", cfg.hostname, cfg.state_dir);
@@ -217,6 +221,7 @@ out_listeners:
 	for (unsigned i = 0; i < nls; i++)
 		evconnlistener_free(ls[i].l);
 	worker_pool_free(&srv.workers);
+	queue_free(&queue);
 	mailsys_free(&mail);
 	tls_server_free(&srv.tls);
 out_base:

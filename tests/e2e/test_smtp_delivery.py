@@ -21,7 +21,9 @@ ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
 
-srv = Server()
+# the queue runner stays idle (one scan at start, none later): this test
+# looks at what is spooled; test_queue.py covers sending it
+srv = Server(extra_config="queue_interval 86400\n")
 
 
 def admin(*args, stdin=None):

@@ -1,0 +1,286 @@
+/*
+ * test_queue.c - the outbound queue's pure parts: SRS encode/reverse
+ * (hash, case, age, tampering, limits, key file rules), the DSN builder
+ * (RFC 3464 fields, status codes, header quoting and its limit), queue
+ * entry headers and state files, and the SMTP client's dot-stuffing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/dsn.h"
+#include "queue/queue_file.h"
+#include "queue/smtp_client.h"
+#include "queue/srs.h"
+#include "util.h"
+
+static const unsigned char KEY[SRS_KEY_LEN] = "0123456789abcdef0123456789abcde";
+static const time_t NOW = 1795800000;
+
+static void
+test_srs_roundtrip(void **state)
+{
+	(void)state;
+	char fw[300], back[300];
+	assert_int_equal(srs_forward(KEY, "friend@example.org", "mail.example.jp", NOW, fw, sizeof(fw)), 0);
+	assert_int_equal(strncmp(fw, "SRS0=", 5), 0);
+	assert_non_null(strstr(fw, "=example.org=friend@mail.example.jp"));
+	assert_int_equal(srs_reverse(KEY, fw, NOW, back, sizeof(back)), 0);
+	assert_string_equal(back, "friend@example.org");
+	/* case-insensitive: a relay that lower-cases the local part */
+	for (char *p = fw; *p && *p != '@'; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	assert_int_equal(srs_reverse(KEY, fw, NOW + 86400 * 3, back, sizeof(back)), 0);
+	assert_string_equal(back, "friend@example.org");
+	/* a local part with '=' survives */
+	assert_int_equal(srs_forward(KEY, "a=b@x.test", "m.test", NOW, fw, sizeof(fw)), 0);
+	assert_int_equal(srs_reverse(KEY, fw, NOW, back, sizeof(back)), 0);
+	assert_string_equal(back, "a=b@x.test");
+}
+
+static void
+test_srs_refuses(void **state)
+{
+	(void)state;
+	char fw[300], back[300];
+	assert_int_equal(srs_forward(KEY, "friend@example.org", "m.test", NOW, fw, sizeof(fw)), 0);
+	assert_int_equal(srs_reverse(KEY, fw, NOW + 86400 * (SRS_MAX_AGE_DAYS + 1), back, sizeof(back)), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	char bad[300];
+	snprintf(bad, sizeof(bad), "%s", fw);
+	char *d = strstr(bad, "example.org");
+	d[0] = 'f'; /* another domain, same hash */
+	assert_int_equal(srs_reverse(KEY, bad, NOW, back, sizeof(back)), -1);
+	assert_int_equal(errno, EBADMSG);
+	unsigned char other[SRS_KEY_LEN] = { 1 };
+	assert_int_equal(srs_reverse(other, fw, NOW, back, sizeof(back)), -1);
+	assert_int_equal(errno, EBADMSG);
+	assert_int_equal(srs_reverse(KEY, "friend@example.org", NOW, back, sizeof(back)), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(srs_reverse(KEY, "SRS0=xx@m.test", NOW, back, sizeof(back)), -1);
+	assert_int_equal(srs_reverse(KEY, "SRS0=ABCDEF=AA=dom@m.test", NOW, back, sizeof(back)), -1);
+	assert_int_equal(srs_forward(KEY, "nodomain", "m.test", NOW, fw, sizeof(fw)), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(srs_forward(KEY, "", "m.test", NOW, fw, sizeof(fw)), -1);
+	char longlocal[300];
+	memset(longlocal, 'a', 240);
+	strcpy(longlocal + 240, "@x.test");
+	assert_int_equal(srs_forward(KEY, longlocal, "m.test", NOW, fw, sizeof(fw)), -1);
+	assert_int_equal(errno, ENAMETOOLONG);
+	assert_int_equal(srs_forward(KEY, "a@b.test", "m.test", NOW, fw, 10), -1);
+}
+
+static void
+test_srs_key_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/hk-srs-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *p = xasprintf("%s/srs.key", dir);
+	unsigned char k1[SRS_KEY_LEN], k2[SRS_KEY_LEN];
+	assert_int_equal(srs_key_load(p, k1), 0);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(srs_key_load(p, k2), 0);
+	assert_memory_equal(k1, k2, SRS_KEY_LEN);
+	chmod(p, 0644);
+	assert_int_equal(srs_key_load(p, k2), -1);
+	assert_int_equal(errno, EPERM);
+	unlink(p);
+	rmdir(dir);
+	free(p);
+}
+
+static void
+test_dsn_build(void **state)
+{
+	(void)state;
+	const char *msg = "From: a@x.test\r\nSubject: hello\r\nMessage-ID: <1@x>\r\n\r\nsecret body\r\n";
+	struct dsn_info d = { .reporting_mta = "mail.example.jp", .sender = "a@x.test", .recipient = "b@y.test",
+		.remote_mta = "mx.y.test", .diagnostic = "550 5.1.1 no\r\nsuch user", .from_remote = true, .arrival = NOW,
+		.now = NOW + 10, .msg = msg, .msglen = strlen(msg) };
+	struct hk_buf b;
+	buf_init(&b);
+	dsn_build(&d, &b);
+	const char *want[] = { "To: <a@x.test>\r\n", "Auto-Submitted: auto-replied\r\n", "multipart/report; report-type=delivery-status",
+		"Content-Type: message/delivery-status\r\n", "Reporting-MTA: dns; mail.example.jp\r\n",
+		"Final-Recipient: rfc822; b@y.test\r\n", "Action: failed\r\n", "Status: 5.1.1\r\n", "Remote-MTA: dns; mx.y.test\r\n",
+		"Diagnostic-Code: smtp; 550 5.1.1 no  such user\r\n", "Content-Type: text/rfc822-headers\r\n", "Subject: hello\r\n",
+		"Message-ID: <1@x>\r\n" };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_non_null(strstr(b.data, want[i]));
+	assert_null(strstr(b.data, "secret body"));
+	/* every line ends in CRLF */
+	for (size_t i = 0; i < b.len; i++)
+		if (b.data[i] == '\n')
+			assert_true(i > 0 && b.data[i - 1] == '\r');
+	buf_fini(&b);
+	/* our own reason, no remote: X-Hikyaku diagnostic, given status */
+	d.from_remote = false;
+	d.remote_mta = NULL;
+	d.status = "5.4.7";
+	d.diagnostic = "delivery time expired";
+	buf_init(&b);
+	dsn_build(&d, &b);
+	assert_non_null(strstr(b.data, "Status: 5.4.7\r\n"));
+	assert_non_null(strstr(b.data, "Diagnostic-Code: X-Hikyaku; delivery time expired"));
+	assert_null(strstr(b.data, "Remote-MTA"));
+	buf_fini(&b);
+}
+
+static void
+test_dsn_header_limit(void **state)
+{
+	(void)state;
+	size_t n = DSN_MAX_HEADERS * 2;
+	char *msg = malloc(n + 1);
+	for (size_t i = 0; i < n; i += 100) {
+		memset(msg + i, 'h', 98);
+		memcpy(msg + i, "X-Long: ", 8);
+		msg[i + 98] = '\r';
+		msg[i + 99] = '\n';
+	}
+	msg[n] = '\0';
+	struct dsn_info d = { .reporting_mta = "m", .sender = "a@x", .recipient = "b@y", .diagnostic = "x", .msg = msg, .msglen = n };
+	struct hk_buf b;
+	buf_init(&b);
+	dsn_build(&d, &b);
+	assert_true(b.len < DSN_MAX_HEADERS + 4096);
+	buf_fini(&b);
+	free(msg);
+}
+
+static void
+test_dsn_status(void **state)
+{
+	(void)state;
+	char s[16];
+	dsn_status_from_reply("550 5.7.1 denied", s);
+	assert_string_equal(s, "5.7.1");
+	dsn_status_from_reply("550 denied", s);
+	assert_string_equal(s, "5.0.0");
+	dsn_status_from_reply("451 4.3.0 later", s);
+	assert_string_equal(s, "4.3.0");
+	dsn_status_from_reply("550 4.3.0 mismatch", s); /* class must agree */
+	assert_string_equal(s, "5.0.0");
+	dsn_status_from_reply("552 5.3.4234 x", s);
+	assert_string_equal(s, "5.0.0");
+	dsn_status_from_reply("", s);
+	assert_string_equal(s, "5.0.0");
+}
+
+static void
+test_qfile_head(void **state)
+{
+	(void)state;
+	const char *e = "HKQ1\nkind forward\nfrom a@x.test\nto b@y.test\ncreated 123\n\nMSG";
+	struct qfile_head h;
+	assert_int_equal(qfile_parse_head(e, strlen(e), &h), 0);
+	assert_string_equal(h.kind, "forward");
+	assert_string_equal(h.from, "a@x.test");
+	assert_string_equal(h.to, "b@y.test");
+	assert_int_equal(h.created, 123);
+	assert_string_equal(e + h.body_off, "MSG");
+	const char *null = "HKQ1\nkind reply\nfrom \nto b@y.test\ncreated 1\n\n";
+	assert_int_equal(qfile_parse_head(null, strlen(null), &h), 0);
+	assert_string_equal(h.from, "");
+	const char *bad[] = { "HKQ2\nkind x\nfrom \nto b\ncreated 1\n\n", "HKQ1\nkind x\nfrom \nto b\ncreated 1\n",
+		"HKQ1\nkind x\nfrom <a>\nto b\ncreated 1\n\n", "HKQ1\nkind x\nfrom \nto \ncreated 1\n\n",
+		"HKQ1\nkind x\nfrom \nto b\ncreated 1x\n\n", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(qfile_parse_head(bad[i], strlen(bad[i]), &h), -1);
+	assert_true(qfile_name_ok("1795828964.22839.3"));
+	assert_false(qfile_name_ok("1795828964.22839.3.st"));
+	assert_false(qfile_name_ok(".tmp"));
+	assert_false(qfile_name_ok("../x"));
+	assert_false(qfile_name_ok(""));
+}
+
+static void
+test_qfile_state(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/hk-qst-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct qfile_state s;
+	assert_int_equal(qfile_state_read(dir, "e1", &s), 0);
+	assert_int_equal(s.attempts, 1);
+	assert_int_equal(s.next, 0);
+	struct qfile_state w = { .attempts = 3, .next = 99 };
+	snprintf(w.error, sizeof(w.error), "451 line\nbreak");
+	assert_int_equal(qfile_state_write(dir, "e1", &w), 0);
+	assert_int_equal(qfile_state_read(dir, "e1", &s), 0);
+	assert_int_equal(s.attempts, 3);
+	assert_int_equal(s.next, 99);
+	assert_string_equal(s.error, "451 line break");
+	char *p = xasprintf("%s/e1.st", dir);
+	unlink(p);
+	free(p);
+	rmdir(dir);
+}
+
+static void
+stuffed(const char *in, const char *want)
+{
+	struct evbuffer *b = evbuffer_new();
+	smtpc_add_stuffed(b, in, strlen(in));
+	size_t n = evbuffer_get_length(b);
+	char *s = calloc(1, n + 1);
+	evbuffer_remove(b, s, n);
+	assert_string_equal(s, want);
+	free(s);
+	evbuffer_free(b);
+}
+
+static void
+test_dot_stuffing(void **state)
+{
+	(void)state;
+	stuffed("a\r\n.b\r\n..\r\n.\r\n", "a\r\n..b\r\n...\r\n..\r\n.\r\n");
+	stuffed(".first\r\nlast", "..first\r\nlast\r\n.\r\n");
+	stuffed("bare\nlf\n.x\n", "bare\r\nlf\r\n..x\r\n.\r\n");
+	stuffed("", ".\r\n");
+}
+
+static void
+test_timeouts(void **state)
+{
+	(void)state;
+	struct smtpc_timeouts t;
+	smtpc_timeouts_default(&t, 0);
+	assert_int_equal(t.final, 300);
+	assert_int_equal(t.data, 120);
+	smtpc_timeouts_default(&t, 5);
+	assert_int_equal(t.final, 5);
+	assert_int_equal(t.connect, 5);
+	assert_int_equal(t.quit, 5);
+}
+
+int
+main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_srs_roundtrip),
+		cmocka_unit_test(test_srs_refuses),
+		cmocka_unit_test(test_srs_key_file),
+		cmocka_unit_test(test_dsn_build),
+		cmocka_unit_test(test_dsn_header_limit),
+		cmocka_unit_test(test_dsn_status),
+		cmocka_unit_test(test_qfile_head),
+		cmocka_unit_test(test_qfile_state),
+		cmocka_unit_test(test_dot_stuffing),
+		cmocka_unit_test(test_timeouts),
+	};
+	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
+}
