@@ -79,7 +79,7 @@ HIKYAKU     := $(B)/hikyaku
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all run demo test check deps deps-test clean golden-update fuzz fuzz-replay bench install
+.PHONY: all run demo test check deps deps-test clean golden-update fuzz fuzz-replay bench bench-smtp install
 .DEFAULT_GOAL := all
 
 all: $(HIKYAKU) $(if $(filter build/default,$(B)),build/hikyaku)
@@ -162,7 +162,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_B   ?= build/fuzz
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
 # the protocol parsers of servers/ are fuzzed too (they need nothing else)
-FUZZ_SERV_SRC := servers/smtp/smtp_cmd.c servers/smtp/smtp_data.c
+FUZZ_SERV_SRC := servers/smtp/smtp_cmd.c servers/smtp/smtp_data.c $(wildcard servers/spf/*.c servers/dns/*.c)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC) $(FUZZ_SERV_SRC)) \
                $(patsubst $(GEN)/%.c,$(FUZZ_B)/obj/gen/%.o,$(GEN_SRC))
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. -Iruntime -Ilang -Iservers -I$(GEN)/lang \
@@ -199,6 +199,11 @@ $(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(wildcard tests/fuz
 # --- benchmarks -----------------------------------------------------------------
 bench: $(HIKYAKU)
 	@bench/run.sh $(HIKYAKU)
+
+# end-to-end SMTP with the anchor's clients (bench/smtp/run.sh; ~5 min, root
+# for installing smtp-source once). N=, REPS=, SIZES=, CONCS= pass through.
+bench-smtp: $(HIKYAKU)
+	@bench/smtp/run.sh $(HIKYAKU)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]
 install: all
