@@ -168,6 +168,8 @@ cmd_serve(int argc, char **argv)
 	struct queue *queue = queue_new(base, &cfg, srv.workers, &err); /* outbound delivery */
 	if (queue == NULL)
 		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
+	else
+		mailsys_set_queue(mail, queue);
 	struct listener ls[CONFIG_MAX_LISTENERS];
 	unsigned nls = 0;
 	printf("Hikyaku serving as %s, state in %s\n", cfg.hostname, cfg.state_dir);

@@ -45,6 +45,8 @@
 #include "message.h"
 #include "replylog.h"
 #include "scram.h"
+#include "queue/queue.h"
+#include "queue/srs.h"
 #include "spf/spf.h"
 #include "store.h"
 #include "vm.h"
@@ -66,7 +68,16 @@ struct mailsys {
 	pthread_key_t acct_key;
 	unsigned long long queued;
 	struct hk_authfail *af; /* failed logins per client and account */
+	struct queue *queue;    /* woken after deliveries that queued mail */
+	unsigned char srs_key[SRS_KEY_LEN];
+	bool have_srs_key;
 };
+
+void
+mailsys_set_queue(struct mailsys *m, struct queue *q)
+{
+	m->queue = q;
+}
 
 static struct mailsys *the_mailsys; /* the hooks are plain functions */
 
@@ -341,6 +352,8 @@ job_done(void *arg)
 		case JOB_DATA:
 			smtp_session_tx_done(s);
 			smtp_session_reply(s, j->code, j->text, j->code >= 400);
+			if (j->code == 250 && j->m->queue)
+				queue_poke(j->m->queue); /* forwards and replies go out now */
 			break;
 		default:
 			smtp_session_reply(s, j->code, j->text, j->code >= 400);
@@ -509,6 +522,19 @@ rcpt_work(void *arg)
 	if (a == NULL) {
 		j->code = 451;
 		snprintf(j->text, sizeof(j->text), "4.3.0 Temporary lookup failure");
+		return;
+	}
+	/* a bounce to an SRS address we made goes back to the original sender */
+	if (j->m->have_srs_key && strncasecmp(r->addr, "SRS0=", 5) == 0) {
+		char orig[400];
+		if (srs_reverse(j->m->srs_key, r->addr, time(NULL), orig, sizeof(orig)) == 0) {
+			free(r->addr);
+			r->addr = xstrdup(orig);
+			r->relay = true; /* the original sender is elsewhere: relay the bounce */
+			return;
+		}
+		j->code = 550;
+		snprintf(j->text, sizeof(j->text), "5.1.1 Invalid or expired SRS address");
 		return;
 	}
 	struct hk_rcpt *res = xmalloc(sizeof(*res));
@@ -1155,6 +1181,12 @@ mailsys_new(struct smtp_server *srv, struct hk_buf *err)
 	free(q);
 	free(t);
 	pthread_key_create(&m->acct_key, acct_close);
+	char *keys = xasprintf("%s/keys", m->cfg->state_dir);
+	mkdir(keys, 0700);
+	free(keys);
+	char *srs_path = xasprintf("%s/keys/srs.key", m->cfg->state_dir);
+	m->have_srs_key = srs_key_load(srs_path, m->srs_key) == 0;
+	free(srs_path);
 	struct hk_authfail_config afc;
 	hk_authfail_config_default(&afc);
 	afc.base_delay_ms = m->cfg->auth_delay_ms;

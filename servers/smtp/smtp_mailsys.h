@@ -19,5 +19,8 @@ struct mailsys;
 struct mailsys *mailsys_new(struct smtp_server *srv, struct hk_buf *err);
 void mailsys_free(struct mailsys **m);
 const struct smtp_hooks *mailsys_hooks(void);
+struct queue;
+/* The outbound queue to wake after each delivery that queued something. */
+void mailsys_set_queue(struct mailsys *m, struct queue *q);
 
 #endif
