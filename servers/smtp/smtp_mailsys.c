@@ -253,6 +253,7 @@ struct job {
 	char *data;
 	size_t len;
 	char *challenge; /* base64; NULL when the exchange ended */
+	struct delivery *d; /* JOB_DATA between its two phases */
 };
 
 static struct job *
@@ -806,7 +807,7 @@ struct delivery {
 	struct job *j;
 	struct smtp_session_info *i;
 	struct hk_message *msg;
-	const char *raw;
+	char *raw;
 	size_t rawlen;
 	struct hk_buf prefix;   /* Return-Path, Received-SPF, added headers */
 	struct hk_store_batch *batch;
@@ -1019,127 +1020,201 @@ out:
 }
 
 static void
-data_work(void *arg)
+delivery_free(struct delivery *d)
 {
+	for (size_t k = 0; k < d->nstores; k++)
+		hk_store_close(&d->stores[k]);
+	free(d->stores);
+	free(d->replies);
+	hk_store_batch_free(&d->batch);
+	hk_message_free(&d->msg);
+	buf_fini(&d->prefix);
+	free(d->raw);
+	free(d);
+}
+
+static void data_finish(void *arg);
+static void job_done(void *arg);
+
+/* The committer thread made the batch durable (or failed): the rest of
+ * the job (results, the reply log, the reply) goes back to a worker. */
+static void
+on_committed(struct hk_store_batch *b, void *arg)
+{
+	(void)b;
 	struct job *j = arg;
+	worker_submit(j->m->srv->workers, data_finish, job_done, j);
+}
+
+/* Phase 1 (worker): read the spool, run the data stage, run every
+ * recipient's deliver layers and stage all copies into one batch. The
+ * commit itself is the committer's: it syncs the batches of many sessions
+ * in one round, and no worker waits for the disk meanwhile. */
+static bool
+data_stage(struct job *j)
+{
 	struct mailsys *m = j->m;
 	struct smtp_session_info *i = smtp_session_info(j->s);
-	struct delivery d;
-	memset(&d, 0, sizeof(d));
-	d.j = j;
-	d.i = i;
-	buf_init(&d.prefix);
+	struct delivery *d = xcalloc(1, sizeof(*d));
+	j->d = d;
+	d->j = j;
+	d->i = i;
+	buf_init(&d->prefix);
 	j->code = 451;
 	snprintf(j->text, sizeof(j->text), "4.3.0 Temporary local problem, try again later");
 	char *raw = NULL;
 	size_t rawlen = 0;
 	if (read_file(i->tx.spool_path, m->cfg->max_message_size + 65536, &raw, &rawlen) < 0) {
 		log_error("deliver", "cannot read %s: %s", i->tx.spool_path, strerror(errno));
-		return;
+		return false;
 	}
-	d.raw = raw;
-	d.rawlen = rawlen;
+	d->raw = raw;
+	d->rawlen = rawlen;
 	struct hk_message_limits lim;
 	hk_message_limits_default(&lim);
-	d.msg = hk_message_new(raw, rawlen, &lim);
+	d->msg = hk_message_new(raw, rawlen, &lim);
 	/* loops: too many Received headers */
 	const struct hk_str *rcv;
-	if (hk_message_header(d.msg, "Received", 8, &rcv) > 50) {
+	if (hk_message_header(d->msg, "Received", 8, &rcv) > 50) {
 		j->code = 554;
 		snprintf(j->text, sizeof(j->text), "5.4.6 Too many hops (mail loop?)");
-		goto out;
+		return false;
 	}
 	int code;
 	char text[512];
 	const char *dom = i->tx.nrcpt ? domain_of(i->tx.rcpts[0].addr) : NULL;
-	if (run_smtp_stage(m, j->s, STAGE_DATA, dom, d.msg, &code, text, sizeof(text))) {
+	if (run_smtp_stage(m, j->s, STAGE_DATA, dom, d->msg, &code, text, sizeof(text))) {
 		j->code = code;
 		snprintf(j->text, sizeof(j->text), "%s", text);
-		goto out;
+		return false;
 	}
-	buf_printf(&d.prefix, "Return-Path: <%s>\r\n", i->tx.mail_from);
+	buf_printf(&d->prefix, "Return-Path: <%s>\r\n", i->tx.mail_from);
 	if (i->tx.spf_header)
-		hk_header_put(&d.prefix, "Received-SPF", (struct hk_str){ i->tx.spf_header, strlen(i->tx.spf_header) });
-	d.batch = hk_store_batch_new(HK_STORE_SYNC_SYNCFS);
+		hk_header_put(&d->prefix, "Received-SPF", (struct hk_str){ i->tx.spf_header, strlen(i->tx.spf_header) });
+	d->batch = hk_store_batch_new(HK_STORE_SYNC_SYNCFS);
 	struct hk_accounts *a = accounts_handle(m);
 	if (a == NULL)
-		goto out;
+		return false;
 	struct hk_expansion *ex = xmalloc(sizeof(*ex));
 	for (size_t k = 0; k < i->tx.nrcpt; k++) {
 		struct smtp_rcpt *r = &i->tx.rcpts[k];
 		struct hk_store_part parts[3];
 		size_t nparts;
 		if (r->relay) {
-			parts_for(&d, NULL, parts, &nparts);
-			if (queue_stage(m, d.batch, "relay", i->tx.mail_from, r->addr, parts, nparts) < 0)
-				d.failed = true, d.fail_errno = errno;
-			d.stored++;
+			parts_for(d, NULL, parts, &nparts);
+			if (queue_stage(m, d->batch, "relay", i->tx.mail_from, r->addr, parts, nparts) < 0)
+				d->failed = true, d->fail_errno = errno;
+			d->stored++;
 			continue;
 		}
 		if (hk_accounts_expand(a, r->addr, ex) != HK_ACCT_OK) {
-			d.failed = true;
-			d.fail_errno = EIO;
+			d->failed = true;
+			d->fail_errno = EIO;
 			continue;
 		}
 		for (size_t t = 0; t < ex->n; t++) {
 			if (ex->v[t].local) {
-				deliver_mailbox(&d, a, ex->v[t].address, r->addr);
+				deliver_mailbox(d, a, ex->v[t].address, r->addr);
 			} else {
-				parts_for(&d, NULL, parts, &nparts);
-				if (queue_stage(m, d.batch, "forward", i->tx.mail_from, ex->v[t].address, parts, nparts) < 0)
-					d.failed = true, d.fail_errno = errno;
-				d.stored++;
+				parts_for(d, NULL, parts, &nparts);
+				if (queue_stage(m, d->batch, "forward", i->tx.mail_from, ex->v[t].address, parts, nparts) < 0)
+					d->failed = true, d->fail_errno = errno;
+				d->stored++;
 			}
 		}
 	}
 	free(ex);
-	int crc = hk_store_committer_commit(m->committer, d.batch);
-	if (crc < 0 || d.failed) {
+	return true;
+}
+
+/* Phase 2 (worker, after the commit): the verdict. */
+static void
+data_finish(void *arg)
+{
+	struct job *j = arg;
+	struct mailsys *m = j->m;
+	struct delivery *d = j->d;
+	struct smtp_session_info *i = d->i;
+	size_t nres = hk_store_batch_count(d->batch);
+	int err = d->fail_errno;
+	for (size_t k = 0; k < nres && err == 0; k++)
+		if (hk_store_batch_result(d->batch, k)->err)
+			err = hk_store_batch_result(d->batch, k)->err;
+	if (d->failed || err) {
 		/* nothing is acknowledged unless all of it is on disk */
-		size_t nres = hk_store_batch_count(d.batch);
-		int err = d.fail_errno;
-		for (size_t k = 0; k < nres && err == 0; k++)
-			if (hk_store_batch_result(d.batch, k)->err)
-				err = hk_store_batch_result(d.batch, k)->err;
 		struct hk_store_reply rp = hk_store_reply(err ? err : EIO);
 		/* our own trouble is always temporary after DATA */
 		j->code = rp.code >= 500 && rp.code != 552 ? 451 : rp.code;
 		snprintf(j->text, sizeof(j->text), "%s %s", rp.enhanced, rp.text);
-		if (d.stored)
+		if (d->stored)
 			log_error("deliver", "#%llu partly delivered before a failure; the client will retry (duplicates possible)",
 			    (unsigned long long)i->id);
-		goto out;
-	}
-	for (size_t k = 0; k < d.nreplies; k++) {
-		struct hk_str rc = { d.replies[k].recipient, strlen(d.replies[k].recipient) };
-		struct hk_str sn = { d.replies[k].sender, strlen(d.replies[k].sender) };
-		if (hk_replylog_record(m->replylog, rc, sn, (int64_t)time(NULL)) < 0)
-			log_warnx("replies", "cannot record the reply to %s: %s", d.replies[k].sender, strerror(errno));
-	}
-	if (d.stored == 0 && d.rejected_all > 0 && d.rejected_all == d.mailboxes) {
-		j->code = 550;
-		snprintf(j->text, sizeof(j->text), "5.7.1 Message rejected by the recipient's filters");
 	} else {
-		j->code = 250;
-		snprintf(j->text, sizeof(j->text), "2.0.0 Ok: queued as %llu", (unsigned long long)i->id);
+		for (size_t k = 0; k < d->nreplies; k++) {
+			struct hk_str rc = { d->replies[k].recipient, strlen(d->replies[k].recipient) };
+			struct hk_str sn = { d->replies[k].sender, strlen(d->replies[k].sender) };
+			if (hk_replylog_record(m->replylog, rc, sn, (int64_t)time(NULL)) < 0)
+				log_warnx("replies", "cannot record the reply to %s: %s", d->replies[k].sender, strerror(errno));
+		}
+		if (d->stored == 0 && d->rejected_all > 0 && d->rejected_all == d->mailboxes) {
+			j->code = 550;
+			snprintf(j->text, sizeof(j->text), "5.7.1 Message rejected by the recipient's filters");
+		} else {
+			j->code = 250;
+			snprintf(j->text, sizeof(j->text), "2.0.0 Ok: queued as %llu", (unsigned long long)i->id);
+		}
 	}
 	log_info("deliver", "#%llu from=<%s> nrcpt=%zu size=%zu: %d", (unsigned long long)i->id, i->tx.mail_from, i->tx.nrcpt,
-	    rawlen, j->code);
-out:
-	for (size_t k = 0; k < d.nstores; k++)
-		hk_store_close(&d.stores[k]);
-	free(d.stores);
-	free(d.replies);
-	hk_store_batch_free(&d.batch);
-	hk_message_free(&d.msg);
-	buf_fini(&d.prefix);
-	free(raw);
+	    d->rawlen, j->code);
+	delivery_free(d);
+	j->d = NULL;
+}
+
+/* Phase 1 runs under a token of its own: once the batch is submitted the
+ * job belongs to phase 2, which may finish (and free it) before the
+ * worker pool gets round to phase 1's done callback. */
+struct data_token {
+	struct job *j;
+	bool async;
+};
+
+static void
+data_work(void *arg)
+{
+	struct data_token *t = arg;
+	struct job *j = t->j;
+	if (data_stage(j) && !j->d->failed) {
+		t->async = true;
+		hk_store_committer_submit(j->m->committer, j->d->batch, on_committed, j);
+		return;
+	}
+	if (j->d) {
+		if (j->d->failed) {
+			/* staging failed: nothing was made durable */
+			struct hk_store_reply rp = hk_store_reply(j->d->fail_errno ? j->d->fail_errno : EIO);
+			j->code = rp.code >= 500 && rp.code != 552 ? 451 : rp.code;
+			snprintf(j->text, sizeof(j->text), "%s %s", rp.enhanced, rp.text);
+		}
+		delivery_free(j->d);
+		j->d = NULL;
+	}
+}
+
+static void
+data_work_done(void *arg)
+{
+	struct data_token *t = arg;
+	if (!t->async)
+		job_done(t->j);
+	free(t);
 }
 
 static void
 hook_data(struct smtp_session *s)
 {
-	worker_submit(the_mailsys->srv->workers, data_work, job_done, job_new(JOB_DATA, s));
+	struct data_token *t = xcalloc(1, sizeof(*t));
+	t->j = job_new(JOB_DATA, s);
+	worker_submit(the_mailsys->srv->workers, data_work, data_work_done, t);
 }
 
 static const struct smtp_hooks hooks = {
