@@ -18,48 +18,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "charset.h"
 #include "accounts.h"
 #include "accounts_be.h"
 
 #define INPUT_MAX 1024 /* bytes of any name we are asked to normalise */
-
-static bool
-utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		size_t k;
-		unsigned cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			k = 1;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			k = 2;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3Fu);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
 
 /* A normalised domain: lower-case LDH labels of 1..63 bytes, no leading or
  * trailing hyphen, at least two labels, a top-level label that is not
@@ -121,7 +84,7 @@ acct_valid_local(const char *l, bool hosted)
 			return false;
 		}
 	}
-	return hosted || utf8_ok((const unsigned char *)l, n);
+	return hosted || utf8_valid((const char *)l, n);
 }
 
 bool
@@ -241,7 +204,7 @@ hk_domain_normalize(const char *in, char out[HK_DOMAIN_MAX + 1], char *err, size
 	if (ascii) {
 		memcpy(res, tmp, n + 1);
 	} else {
-		if (!utf8_ok((const unsigned char *)tmp, n))
+		if (!utf8_valid((const char *)tmp, n))
 			return bad(err, errlen, "domain", in, "not valid UTF-8");
 		char *a = NULL;
 		int rc = idna_to_ascii_8z(tmp, &a, IDNA_USE_STD3_ASCII_RULES);

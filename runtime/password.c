@@ -13,44 +13,8 @@
 
 #include <openssl/crypto.h>
 
+#include "charset.h"
 #include "scram.h"
-
-static bool
-valid_utf8(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xC2 && c <= 0xDF) {
-			k = 1;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			k = 2;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3F);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
 
 const char *
 hk_password_check(const char *password)
@@ -58,7 +22,7 @@ hk_password_check(const char *password)
 	size_t n = strlen(password);
 	if (n > HK_PASSWORD_MAX)
 		return "password too long (at most 512 bytes)";
-	if (!valid_utf8((const unsigned char *)password, n))
+	if (!utf8_valid((const char *)password, n))
 		return "password is not valid UTF-8";
 	size_t chars = 0, spaces = 0;
 	for (size_t i = 0; i < n; i++) {
