@@ -194,7 +194,8 @@ FUZZ_REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz-replay/%,$(FUZZ_SRC))
 fuzz-replay: $(FUZZ_REPLAY_BIN)
 $(B)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(wildcard tests/fuzz/*.h) $(SERV_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -include tests/fuzz/fuzz_target.h -o $@ $< tests/fuzz/replay_main.c $(SERV_LIB) $(LIB) $(LDFLAGS) $(LIBS)
+	$(say) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -include tests/fuzz/fuzz_target.h -o $@ $< tests/fuzz/replay_main.c $(SERV_LIB) $(LIB) $(LDFLAGS) $(LIBS)
 
 # --- benchmarks -----------------------------------------------------------------
 bench: $(HIKYAKU)
