@@ -124,6 +124,7 @@ $(GEN)/lang/grammar.c $(GEN)/lang/grammar.h &: lang/grammar.y
 	$(Q)cp lang/grammar.y $(GEN)/lang/grammar.y
 	$(Q)lemon -q -T$(LEMPAR) -s $(GEN)/lang/grammar.y >/dev/null || lemon -T$(LEMPAR) $(GEN)/lang/grammar.y
 	@test -f $(GEN)/lang/grammar.c
+	@touch $(GEN)/lang/grammar.c $(GEN)/lang/grammar.h # lemon keeps an unchanged header's old time
 
 # --- objects ------------------------------------------------------------------
 $(B)/obj/%.o: %.c | $(GEN)/lang/grammar.h
