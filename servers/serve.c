@@ -222,6 +222,7 @@ cmd_serve(int argc, char **argv)
 out_listeners:
 	for (unsigned i = 0; i < nls; i++)
 		evconnlistener_free(ls[i].l);
+	smtp_server_close_all(&srv);
 	worker_pool_free(&srv.workers);
 	queue_free(&queue);
 	mailsys_free(&mail);

@@ -24,6 +24,11 @@ struct smtp_server {
 	void *hooks_ctx;
 	unsigned nsessions;
 	uint64_t next_id;
+	struct smtp_session *sessions; /* every live session (shutdown closes them) */
 };
+
+/* Closes every session (at shutdown, before the worker pool is freed:
+ * sessions with a job in flight are freed when its answer comes back). */
+void smtp_server_close_all(struct smtp_server *srv);
 
 #endif

@@ -65,6 +65,7 @@ struct smtp_session {
 	struct hk_buf log;
 	struct event *close_ev; /* waits for the last reply to leave under TLS */
 	unsigned close_polls;
+	struct smtp_session *prev, *next; /* the server's list */
 };
 
 static void session_read(struct smtp_session *s);
@@ -129,6 +130,12 @@ tx_reset(struct smtp_tx *tx)
 static void
 session_free(struct smtp_session *s)
 {
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (s->srv->sessions == s)
+		s->srv->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	if (s->close_ev)
 		event_free(s->close_ev);
 	if (s->srv->hooks && s->srv->hooks->closed)
@@ -998,6 +1005,10 @@ smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, s
 	s->info.tx.spool_fd = -1;
 	buf_init(&s->log);
 	srv->nsessions++;
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
 		inet_ntop(AF_INET, &in->sin_addr, s->info.peer_ip, sizeof(s->info.peer_ip));
@@ -1022,8 +1033,7 @@ smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, s
 	}
 	if (bev == NULL) {
 		close(fd);
-		srv->nsessions--;
-		free(s);
+		session_free(s);
 		return NULL;
 	}
 	setup_bev(s, bev);
@@ -1044,4 +1054,14 @@ smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, s
 	smtp_session_reply(s, 220, g.data, false);
 	buf_fini(&g);
 	return s;
+}
+
+void
+smtp_server_close_all(struct smtp_server *srv)
+{
+	struct smtp_session *s = srv->sessions, *next;
+	for (; s; s = next) {
+		next = s->next;
+		session_close(s); /* may free s now, or when its job comes back */
+	}
 }
