@@ -235,7 +235,7 @@ run_smtp_stage(struct mailsys *m, struct smtp_session *s, int stage, const char 
 
 /* --- worker jobs ---------------------------------------------------------- */
 
-enum job_kind { JOB_MAIL, JOB_RCPT, JOB_DATA, JOB_AUTH, JOB_SASL };
+enum job_kind { JOB_CONNECT, JOB_HELO, JOB_MAIL, JOB_RCPT, JOB_DATA, JOB_AUTH, JOB_SASL };
 
 struct job {
 	enum job_kind kind;
@@ -336,6 +336,21 @@ job_done(void *arg)
 				smtp_session_rcpt_drop(s, j->r);
 			smtp_session_reply(s, j->code, j->text, j->code >= 400);
 			break;
+		case JOB_CONNECT:
+			if (j->code) {
+				smtp_session_reply_close(s, j->code >= 500 ? 554 : 421, j->text);
+			} else {
+				char *g = xasprintf("%s ESMTP Hikyaku", j->m->cfg->hostname);
+				smtp_session_reply(s, 220, g, false);
+				free(g);
+			}
+			break;
+		case JOB_HELO:
+			if (j->code)
+				smtp_session_reply(s, j->code, j->text, true);
+			else
+				smtp_session_ehlo_reply(s);
+			break;
 		case JOB_SASL:
 			if (j->challenge)
 				smtp_session_sasl_challenge(s, j->challenge);
@@ -377,35 +392,31 @@ job_done(void *arg)
 
 /* --- connect / helo (loop) ------------------------------------------------- */
 
+/* connect and helo: the rule files are read (stat, maybe a compile) on a
+ * worker, never on the loop; the verdict is answered on the loop. */
+static void
+connect_work(void *arg)
+{
+	struct job *j = arg;
+	int stage = j->kind == JOB_CONNECT ? STAGE_CONNECT : STAGE_HELO;
+	j->code = 0;
+	if (run_smtp_stage(j->m, j->s, stage, NULL, NULL, &j->code, j->text, sizeof(j->text)) && stage == STAGE_CONNECT)
+		log_info("smtp", "#%llu %s: refused at connect: %d %s", (unsigned long long)smtp_session_info(j->s)->id,
+		    smtp_session_info(j->s)->peer_ip, j->code, j->text);
+}
+
 static void
 hook_connect(struct smtp_session *s)
 {
-	struct mailsys *m = the_mailsys;
-	int code;
-	char text[512];
 	struct msess *ms = xcalloc(1, sizeof(*ms));
 	smtp_session_set_hook_data(s, ms);
-	if (run_smtp_stage(m, s, STAGE_CONNECT, NULL, NULL, &code, text, sizeof(text))) {
-		log_info("smtp", "#%llu %s: refused at connect: %d %s", (unsigned long long)smtp_session_info(s)->id,
-		    smtp_session_info(s)->peer_ip, code, text);
-		smtp_session_reply_close(s, code >= 500 ? 554 : 421, text);
-		return;
-	}
-	char *g = xasprintf("%s ESMTP Hikyaku", m->cfg->hostname);
-	smtp_session_reply(s, 220, g, false);
-	free(g);
+	worker_submit(the_mailsys->srv->workers, connect_work, job_done, job_new(JOB_CONNECT, s));
 }
 
 static void
 hook_helo(struct smtp_session *s)
 {
-	int code;
-	char text[512];
-	if (run_smtp_stage(the_mailsys, s, STAGE_HELO, NULL, NULL, &code, text, sizeof(text))) {
-		smtp_session_reply(s, code, text, true);
-		return;
-	}
-	smtp_session_ehlo_reply(s);
+	worker_submit(the_mailsys->srv->workers, connect_work, job_done, job_new(JOB_HELO, s));
 }
 
 static void

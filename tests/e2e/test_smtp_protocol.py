@@ -2,6 +2,7 @@
 raw sockets, TLS): listeners, EHLO features, STARTTLS (and the discarding
 of plaintext pipelined after it), AUTH only after TLS on submission,
 relay refused everywhere, limits and the error budget."""
+import os
 import smtplib
 import socket
 import ssl
@@ -107,5 +108,31 @@ with Server() as srv:
     r.check("server still running after all of it", srv.proc.poll() is None)
     rc = srv.stop()
     r.check("server stops cleanly on SIGTERM", rc == 0, rc)
+
+# operator rules at connect and helo: a refusal is the greeting, a helo
+# rule answers EHLO
+srv2 = Server()
+os.makedirs(os.path.join(srv2.state, "rules"), exist_ok=True)
+with open(os.path.join(srv2.state, "rules", "global.hk"), "w") as f:
+    f.write('''on connect {
+    rule "no loopback" when client.ip is "127.0.0.1" and tls is false and false { refuse 554 "5.7.1 never" }
+}
+on helo {
+    rule "bad helo" when client.helo is "evil.example" { refuse 550 "5.7.1 Bad HELO" }
+}
+''')
+with srv2:
+    out = raw(srv2.ports["mx"], b"EHLO evil.example\r\nEHLO good.example\r\nQUIT\r\n")
+    r.check("helo-stage rule refuses a HELO name, the next EHLO is fine", b"550 5.7.1 Bad HELO" in out and b"250-mail.e2e.test" in out, out)
+with open(os.path.join(srv2.state, "rules", "global.hk"), "w") as f:
+    f.write('''on connect {
+    rule "blocked" when client.ip is "127.0.0.1" { refuse 554 "5.7.1 Your address is blocked" }
+}
+''')
+with srv2:
+    s = socket.create_connection(("127.0.0.1", srv2.ports["mx"]), timeout=5)
+    greeting = s.recv(1024)
+    r.check("connect-stage rule refuses the session in the greeting", greeting.startswith(b"554 5.7.1 Your address is blocked"), greeting)
+    s.close()
 
 r.done()
