@@ -1079,8 +1079,10 @@ hk_accounts_user_get(struct hk_accounts *a, const char *address, struct hk_user 
 	return st != HK_ACCT_OK ? st : get_user(a, local, domain, out);
 }
 
-enum hk_acct_status
-hk_accounts_user_del(struct hk_accounts *a, const char *address)
+/* Deletes the user or alias record ("what") of one hosted address. */
+static enum hk_acct_status
+del_addressed(struct hk_accounts *a, const char *address, const char *what,
+    size_t (*key_fn)(char *, size_t, const char *, const char *))
 {
 	a->err[0] = '\0';
 	char local[HK_LOCAL_MAX + 1], domain[HK_DOMAIN_MAX + 1];
@@ -1092,11 +1094,17 @@ hk_accounts_user_del(struct hk_accounts *a, const char *address)
 	if (st != HK_ACCT_OK)
 		return st;
 	char k[ACCT_KEY_MAX + 1];
-	size_t kl = acct_key_user(k, sizeof(k), local, domain);
+	size_t kl = key_fn(k, sizeof(k), local, domain);
 	st = a->ops->del(a, k, kl);
 	if (st == HK_ACCT_NOTFOUND)
-		fail(a, st, "no user %s@%s", local, domain);
+		fail(a, st, "no %s %s@%s", what, local, domain);
 	return wend(a, own, st);
+}
+
+enum hk_acct_status
+hk_accounts_user_del(struct hk_accounts *a, const char *address)
+{
+	return del_addressed(a, address, "user", acct_key_user);
 }
 
 static int
@@ -1153,22 +1161,33 @@ scan_domain_records(struct hk_accounts *a, const char *kind, const char *domain,
 	return a->ops->scan(a, prefix, fn, c);
 }
 
-enum hk_acct_status
-hk_accounts_user_list(struct hk_accounts *a, const char *domain, struct hk_user **v_r, size_t *n_r)
+/* Collects, checks and sorts the kind ("u" or "a") records of one domain or all. */
+static enum hk_acct_status
+list_addressed(struct hk_accounts *a, const char *kind, const char *domain, acct_scan_fn fn, size_t elsize,
+    int (*cmp)(const void *, const void *), void **v_r, size_t *n_r)
 {
 	*v_r = NULL;
 	*n_r = 0;
-	struct collect c = { .a = a, .elsize = sizeof(struct hk_user) };
-	enum hk_acct_status st = scan_domain_records(a, "u", domain, collect_user, &c);
+	struct collect c = { .a = a, .elsize = elsize };
+	enum hk_acct_status st = scan_domain_records(a, kind, domain, fn, &c);
 	if (st != HK_ACCT_OK) {
 		free(c.v);
 		return st;
 	}
 	if (c.n > 1)
-		qsort(c.v, c.n, c.elsize, cmp_user);
+		qsort(c.v, c.n, c.elsize, cmp);
 	*v_r = c.v;
 	*n_r = c.n;
 	return c.bad ? HK_ACCT_CORRUPT : HK_ACCT_OK;
+}
+
+enum hk_acct_status
+hk_accounts_user_list(struct hk_accounts *a, const char *domain, struct hk_user **v_r, size_t *n_r)
+{
+	void *v;
+	enum hk_acct_status st = list_addressed(a, "u", domain, collect_user, sizeof(struct hk_user), cmp_user, &v, n_r);
+	*v_r = v;
+	return st;
 }
 
 /* --- credentials ------------------------------------------------------------------------------------ */
@@ -1393,21 +1412,7 @@ hk_accounts_alias_get(struct hk_accounts *a, const char *address, struct hk_alia
 enum hk_acct_status
 hk_accounts_alias_del(struct hk_accounts *a, const char *address)
 {
-	a->err[0] = '\0';
-	char local[HK_LOCAL_MAX + 1], domain[HK_DOMAIN_MAX + 1];
-	enum hk_acct_status st = parse_hosted(a, address, local, domain);
-	if (st != HK_ACCT_OK)
-		return st;
-	bool own;
-	st = wbegin(a, &own);
-	if (st != HK_ACCT_OK)
-		return st;
-	char k[ACCT_KEY_MAX + 1];
-	size_t kl = acct_key_alias(k, sizeof(k), local, domain);
-	st = a->ops->del(a, k, kl);
-	if (st == HK_ACCT_NOTFOUND)
-		fail(a, st, "no alias %s@%s", local, domain);
-	return wend(a, own, st);
+	return del_addressed(a, address, "alias", acct_key_alias);
 }
 
 static int
@@ -1437,19 +1442,10 @@ cmp_alias(const void *x, const void *y)
 enum hk_acct_status
 hk_accounts_alias_list(struct hk_accounts *a, const char *domain, struct hk_alias **v_r, size_t *n_r)
 {
-	*v_r = NULL;
-	*n_r = 0;
-	struct collect c = { .a = a, .elsize = sizeof(struct hk_alias) };
-	enum hk_acct_status st = scan_domain_records(a, "a", domain, collect_alias, &c);
-	if (st != HK_ACCT_OK) {
-		free(c.v);
-		return st;
-	}
-	if (c.n > 1)
-		qsort(c.v, c.n, c.elsize, cmp_alias);
-	*v_r = c.v;
-	*n_r = c.n;
-	return c.bad ? HK_ACCT_CORRUPT : HK_ACCT_OK;
+	void *v;
+	enum hk_acct_status st = list_addressed(a, "a", domain, collect_alias, sizeof(struct hk_alias), cmp_alias, &v, n_r);
+	*v_r = v;
+	return st;
 }
 
 /* --- limits ------------------------------------------------------------------------------------------- */
