@@ -2,7 +2,8 @@
 sink on 127.0.0.1 (the `transport` route): a forward leaves with an SRS
 sender, an auto-reply with the null sender; a 451 defers and a retry
 delivers; a 550 bounces (RFC 3464) into the hosted sender's mailbox; a
-deferred entry survives kill -9; `hikyaku queue list|delete|flush`. The
+deferred entry survives kill -9; `hikyaku queue list|delete|flush`; an
+entry older than queue_lifetime bounces with 5.4.7. The
 bounce to a hosted sender goes to our own MX listener over STARTTLS.
 
 The sink answers by recipient: soft-N@... gets 451 the first N times,
@@ -252,6 +253,27 @@ try:
         r.check("server stops cleanly", srv2.stop() == 0, srv2.logtext()[-2000:])
     finally:
         srv2.stop()
+
+    # expiry: a recipient that only ever answers 451 is bounced once
+    # queue_lifetime has passed, with the RFC 3463 "delivery time expired"
+    srv3 = Server(extra_config=CONF + "queue_lifetime 3\n", state=srv.state)
+    srv3.start()
+    cur[0] = srv3
+    try:
+        before = len(inbox("hanako"))
+        submit(["soft-99999@remote.example"], "never lands", "e1")
+        files = wait_for(lambda: inbox("hanako")[before:], 30)
+        raw = open(files[0], "rb").read() if files else b""
+        r.check("after queue_lifetime a deferred entry bounces into the sender's mailbox", len(files) == 1, files)
+        r.check("the expiry bounce says 5.4.7, action failed, and keeps the last remote error", all(x in raw for x in (
+            b"Final-Recipient: rfc822; soft-99999@remote.example", b"Action: failed", b"Status: 5.4.7",
+            b"delivery time expired", b"451 4.3.0 try again later")), raw.decode("latin-1")[-1500:])
+        r.check("the remote was tried more than once before expiry", sink.tries.get("soft-99999@remote.example", 0) >= 2, sink.tries)
+        r.check("nothing left in the queue after the expiry bounce", wait_for(lambda: "0 entries" in qlist(), 5), qlist())
+        r.check("expiry is logged", "(expired)" in srv3.logtext(), srv3.logtext()[-2000:])
+        r.check("server stops cleanly after the expiry", srv3.stop() == 0, srv3.logtext()[-2000:])
+    finally:
+        srv3.stop()
 finally:
     if r.failed:
         print(srv.logtext()[-3000:])
