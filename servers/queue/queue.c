@@ -74,6 +74,7 @@ struct qjob {
 	struct qtarget addrs[QUEUE_MAX_ADDRS];
 	unsigned naddrs, addri;
 	struct smtpc *client;
+	bool plain_retry; /* this address failed in TLS: now without STARTTLS */
 	/* outcome */
 	enum smtpc_status status;
 	char reply[SMTPC_MAX_TEXT];
@@ -452,6 +453,8 @@ conclude_with(struct qjob *j, enum smtpc_status st, const char *fmt, ...)
 
 /* --- delivery ----------------------------------------------------------------------- */
 
+static void connect_addr(struct qjob *j);
+
 static void
 client_done(const struct smtpc_result *res, void *arg)
 {
@@ -466,8 +469,21 @@ client_done(const struct smtpc_result *res, void *arg)
 		conclude(j);
 		return;
 	}
+	/* A broken TLS stack must not block mail that could go in the clear:
+	 * the same address once more without STARTTLS (opportunistic TLS). */
+	if (res->tls_failed && !j->plain_retry) {
+		struct hk_buf lb;
+		buf_init(&lb);
+		log_info("queue", "%s: TLS with %s failed (%s); trying again without TLS", j->name, j->remote,
+		    log_safe(&lb, res->reply, strlen(res->reply), 300));
+		buf_fini(&lb);
+		j->plain_retry = true;
+		connect_addr(j);
+		return;
+	}
 	/* nothing said about this mail yet: next address, then next host */
 	j->addri++;
+	j->plain_retry = false;
 	try_next(j);
 }
 
@@ -484,7 +500,7 @@ connect_addr(struct qjob *j)
 		.rcpt = j->h.to,
 		.msg = j->data + j->h.body_off,
 		.msglen = j->len - j->h.body_off,
-		.tls = q->tls, /* the local route too: our MX offers STARTTLS */
+		.tls = j->plain_retry ? NULL : q->tls, /* the local route too: our MX offers STARTTLS */
 	};
 	smtpc_timeouts_default(&p.to, q->cfg->queue_timeout);
 	j->client = smtpc_start(q->base, &p, client_done, j);

@@ -283,6 +283,7 @@ on_reply(struct smtpc *c, int code)
 	case ST_HELO:
 	case ST_EHLO2:
 		if (!ok) {
+			c->res.tls_failed = c->st == ST_EHLO2;
 			reply_fail(c, code);
 			return;
 		}
@@ -412,6 +413,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		    c->p.host);
 	}
 	c->res.status = SMTPC_TEMPFAIL;
+	c->res.tls_failed = c->st == ST_TLS_HANDSHAKE || c->st == ST_EHLO2;
 	set_text(c, why);
 	finish(c);
 }

@@ -15,7 +15,9 @@
  * the session is upgraded; SNI is sent for host names; the certificate is
  * checked against `host` but a failed check does not stop delivery
  * (opportunistic TLS, RFC 7435): it is only recorded in tls_verified.
- * A failed handshake is a temporary failure.
+ * A failed handshake (or a failed EHLO right after it) is a temporary
+ * failure marked tls_failed, so that the caller can try again in
+ * plaintext (RFC 7435 opportunistic security: cleartext is the baseline).
  *
  * Timeouts: RFC 5321 4.5.3.2 per phase, shortened (smtpc_timeouts_default),
  * each capped by the `cap` argument when not 0 (tests use seconds).
@@ -68,6 +70,7 @@ struct smtpc_result {
 	bool connected;      /* the server greeted us with 220 */
 	bool in_transaction; /* MAIL was sent: the server has spoken on this mail */
 	bool tls, tls_verified;
+	bool tls_failed;     /* the STARTTLS handshake or the EHLO after it failed */
 	char reply[SMTPC_MAX_TEXT]; /* "550 5.1.1 no such user" or our reason */
 };
 

@@ -3,7 +3,8 @@ sink on 127.0.0.1 (the `transport` route): a forward leaves with an SRS
 sender, an auto-reply with the null sender; a 451 defers and a retry
 delivers; a 550 bounces (RFC 3464) into the hosted sender's mailbox; a
 deferred entry survives kill -9; `hikyaku queue list|delete|flush`; an
-entry older than queue_lifetime bounces with 5.4.7. The
+entry older than queue_lifetime bounces with 5.4.7; a broken STARTTLS
+falls back to plaintext. The
 bounce to a hosted sender goes to our own MX listener over STARTTLS.
 
 The sink answers by recipient: soft-N@... gets 451 the first N times,
@@ -30,7 +31,9 @@ ctx.verify_mode = ssl.CERT_NONE
 
 
 class Sink:
-    def __init__(self):
+    def __init__(self, broken_tls=False):
+        self.broken_tls = broken_tls  # offers STARTTLS, then answers the handshake with junk
+        self.starttls = 0
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -61,7 +64,14 @@ class Sink:
                 cmd = line.decode("latin-1").rstrip("\r\n")
                 up = cmd.upper()
                 if up.startswith("EHLO"):
-                    c.sendall(b"250-sink.test\r\n250-SIZE 10000000\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+                    tls = b"250-STARTTLS\r\n" if self.broken_tls else b""
+                    c.sendall(b"250-sink.test\r\n" + tls + b"250-SIZE 10000000\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+                elif up == "STARTTLS" and self.broken_tls:
+                    with self.lock:
+                        self.starttls += 1
+                    c.sendall(b"220 go ahead\r\n")
+                    c.sendall(b"this is not a TLS record\r\n")
+                    return
                 elif up.startswith("HELO"):
                     c.sendall(b"250 sink.test\r\n")
                 elif up.startswith("MAIL FROM:"):
@@ -274,6 +284,22 @@ try:
         r.check("server stops cleanly after the expiry", srv3.stop() == 0, srv3.logtext()[-2000:])
     finally:
         srv3.stop()
+
+    # a server whose STARTTLS is broken still gets the mail, in plaintext,
+    # on an immediate second connection (opportunistic TLS, RFC 7435)
+    bad = Sink(broken_tls=True)
+    srv4 = Server(extra_config=CONF.replace("127.0.0.1:%d" % sink.port, "127.0.0.1:%d" % bad.port), state=srv.state)
+    srv4.start()
+    cur[0] = srv4
+    try:
+        submit(["plain@remote.example"], "tls is broken there", "t1")
+        got = wait_for(lambda: bad.to("plain@remote.example"))
+        r.check("a failed STARTTLS handshake is retried at once without TLS and delivers",
+                len(got) == 1 and bad.starttls == 1 and bad.tries.get("plain@remote.example") == 1, (got, bad.starttls, bad.tries))
+        r.check("the fallback is logged", "trying again without TLS" in srv4.logtext(), srv4.logtext()[-2000:])
+        r.check("nothing left in the queue after the plaintext delivery", wait_for(lambda: "0 entries" in qlist(), 5), qlist())
+    finally:
+        srv4.stop()
 finally:
     if r.failed:
         print(srv.logtext()[-3000:])
