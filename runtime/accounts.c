@@ -951,25 +951,56 @@ cmp_domain(const void *x, const void *y)
 	return strcmp(((const struct hk_domain *)x)->name, ((const struct hk_domain *)y)->name);
 }
 
-enum hk_acct_status
-hk_accounts_domain_list(struct hk_accounts *a, struct hk_domain **v_r, size_t *n_r)
+/* Scans kind ("u" or "a") records of one domain, or kind ("d", "u", "a") records of all when domain is NULL. */
+static enum hk_acct_status
+scan_domain_records(struct hk_accounts *a, const char *kind, const char *domain, acct_scan_fn fn, struct collect *c)
 {
-	*v_r = NULL;
-	*n_r = 0;
+	char prefix[ACCT_KEY_MAX + 1];
 	enum hk_acct_status st = fresh(a);
 	if (st != HK_ACCT_OK)
 		return st;
-	struct collect c = { .a = a, .elsize = sizeof(struct hk_domain) };
-	st = a->ops->scan(a, "d:", collect_domain, &c);
+	if (domain) {
+		char n[HK_DOMAIN_MAX + 1];
+		struct hk_domain d;
+		st = hk_domain_normalize(domain, n, a->err, sizeof(a->err));
+		if (st == HK_ACCT_OK)
+			st = get_domain(a, n, &d);
+		if (st != HK_ACCT_OK)
+			return st;
+		snprintf(prefix, sizeof(prefix), "%s:%s/", kind, n);
+	} else {
+		snprintf(prefix, sizeof(prefix), "%s:", kind);
+	}
+	return a->ops->scan(a, prefix, fn, c);
+}
+
+/* Collects, checks and sorts the records scan_domain_records() finds. */
+static enum hk_acct_status
+list_records(struct hk_accounts *a, const char *kind, const char *domain, acct_scan_fn fn, size_t elsize,
+    int (*cmp)(const void *, const void *), void **v_r, size_t *n_r)
+{
+	*v_r = NULL;
+	*n_r = 0;
+	struct collect c = { .a = a, .elsize = elsize };
+	enum hk_acct_status st = scan_domain_records(a, kind, domain, fn, &c);
 	if (st != HK_ACCT_OK) {
 		free(c.v);
 		return st;
 	}
 	if (c.n > 1)
-		qsort(c.v, c.n, c.elsize, cmp_domain);
+		qsort(c.v, c.n, c.elsize, cmp);
 	*v_r = c.v;
 	*n_r = c.n;
 	return c.bad ? HK_ACCT_CORRUPT : HK_ACCT_OK;
+}
+
+enum hk_acct_status
+hk_accounts_domain_list(struct hk_accounts *a, struct hk_domain **v_r, size_t *n_r)
+{
+	void *v;
+	enum hk_acct_status st = list_records(a, "d", NULL, collect_domain, sizeof(struct hk_domain), cmp_domain, &v, n_r);
+	*v_r = v;
+	return st;
 }
 
 /* --- users ------------------------------------------------------------------------------------------ */
@@ -1138,54 +1169,11 @@ cmp_user(const void *x, const void *y)
 	return cmp_addr(a->domain, a->local, b->domain, b->local);
 }
 
-/* Scans kind ("u" or "a") records of one domain or all. */
-static enum hk_acct_status
-scan_domain_records(struct hk_accounts *a, const char *kind, const char *domain, acct_scan_fn fn, struct collect *c)
-{
-	char prefix[ACCT_KEY_MAX + 1];
-	enum hk_acct_status st = fresh(a);
-	if (st != HK_ACCT_OK)
-		return st;
-	if (domain) {
-		char n[HK_DOMAIN_MAX + 1];
-		struct hk_domain d;
-		st = hk_domain_normalize(domain, n, a->err, sizeof(a->err));
-		if (st == HK_ACCT_OK)
-			st = get_domain(a, n, &d);
-		if (st != HK_ACCT_OK)
-			return st;
-		snprintf(prefix, sizeof(prefix), "%s:%s/", kind, n);
-	} else {
-		snprintf(prefix, sizeof(prefix), "%s:", kind);
-	}
-	return a->ops->scan(a, prefix, fn, c);
-}
-
-/* Collects, checks and sorts the kind ("u" or "a") records of one domain or all. */
-static enum hk_acct_status
-list_addressed(struct hk_accounts *a, const char *kind, const char *domain, acct_scan_fn fn, size_t elsize,
-    int (*cmp)(const void *, const void *), void **v_r, size_t *n_r)
-{
-	*v_r = NULL;
-	*n_r = 0;
-	struct collect c = { .a = a, .elsize = elsize };
-	enum hk_acct_status st = scan_domain_records(a, kind, domain, fn, &c);
-	if (st != HK_ACCT_OK) {
-		free(c.v);
-		return st;
-	}
-	if (c.n > 1)
-		qsort(c.v, c.n, c.elsize, cmp);
-	*v_r = c.v;
-	*n_r = c.n;
-	return c.bad ? HK_ACCT_CORRUPT : HK_ACCT_OK;
-}
-
 enum hk_acct_status
 hk_accounts_user_list(struct hk_accounts *a, const char *domain, struct hk_user **v_r, size_t *n_r)
 {
 	void *v;
-	enum hk_acct_status st = list_addressed(a, "u", domain, collect_user, sizeof(struct hk_user), cmp_user, &v, n_r);
+	enum hk_acct_status st = list_records(a, "u", domain, collect_user, sizeof(struct hk_user), cmp_user, &v, n_r);
 	*v_r = v;
 	return st;
 }
@@ -1443,7 +1431,7 @@ enum hk_acct_status
 hk_accounts_alias_list(struct hk_accounts *a, const char *domain, struct hk_alias **v_r, size_t *n_r)
 {
 	void *v;
-	enum hk_acct_status st = list_addressed(a, "a", domain, collect_alias, sizeof(struct hk_alias), cmp_alias, &v, n_r);
+	enum hk_acct_status st = list_records(a, "a", domain, collect_alias, sizeof(struct hk_alias), cmp_alias, &v, n_r);
 	*v_r = v;
 	return st;
 }
