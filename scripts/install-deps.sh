@@ -12,7 +12,8 @@ re2c lemon"
 # test adds: clang (libFuzzer), valgrind (callgrind in make bench), vim and
 # emacs (their syntax files are loaded by tests), python3 for the e2e tools.
 test_pkgs="$build_pkgs clang libclang-rt-14-dev valgrind vim-nox emacs-nox
-python3 openssl curl python3-dnslib python3-yaml swaks libnet-ssleay-perl libauthen-sasl-perl libdigest-hmac-perl"
+python3 openssl curl python3-dnslib python3-yaml swaks libnet-ssleay-perl libauthen-sasl-perl libdigest-hmac-perl
+fetchmail isync mutt"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;

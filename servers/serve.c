@@ -18,10 +18,12 @@
 
 #include "accounts.h"
 #include "cli.h"
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "pop3/pop3_server.h"
 #include "queue/queue.h"
 #include "smtp/smtp_mailsys.h"
 #include "smtp/smtp_server.h"
@@ -29,6 +31,7 @@
 struct listener {
 	struct evconnlistener *l;
 	struct smtp_server *srv;
+	struct pop3_server *pop3;
 	enum listener_kind kind;
 };
 
@@ -38,7 +41,23 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	(void)l;
 	struct listener *ls = arg;
 	evutil_make_socket_nonblocking(fd);
-	smtp_session_start(ls->srv, fd, sa, (socklen_t)salen, ls->kind);
+	if (ls->kind == LISTEN_POP3 || ls->kind == LISTEN_POP3S)
+		pop3_session_start(ls->pop3, fd, sa, ls->kind);
+	else
+		smtp_session_start(ls->srv, fd, sa, (socklen_t)salen, ls->kind);
+}
+
+static const char *
+listener_desc(enum listener_kind k)
+{
+	switch (k) {
+	case LISTEN_MX: return "  (SMTP, STARTTLS)";
+	case LISTEN_SUBMISSION: return "  (submission, STARTTLS + AUTH)";
+	case LISTEN_SMTPS: return "  (SMTPS, implicit TLS + AUTH)";
+	case LISTEN_POP3: return "  (POP3, STLS)";
+	case LISTEN_POP3S: return "  (POP3S, implicit TLS)";
+	default: return "";
+	}
 }
 
 static void
@@ -170,12 +189,14 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
 	else
 		mailsys_set_queue(mail, queue);
+	struct auth_service *auth = auth_service_new(&cfg);
+	struct pop3_server pop3 = { .base = base, .cfg = &cfg, .tls = srv.tls, .workers = srv.workers, .auth = auth };
 	struct listener ls[CONFIG_MAX_LISTENERS];
 	unsigned nls = 0;
 	printf("Hikyaku serving as %s, state in %s\n", cfg.hostname, cfg.state_dir);
 	for (unsigned i = 0; i < cfg.nlisteners; i++) {
 		const struct listener_cfg *lc = &cfg.listeners[i];
-		if (lc->kind != LISTEN_MX && lc->kind != LISTEN_SUBMISSION && lc->kind != LISTEN_SMTPS) {
+		if (lc->kind == LISTEN_IMAP || lc->kind == LISTEN_IMAPS) {
 			printf("  %-10s %s:%d  (not served yet)\n", listener_kind_name(lc->kind), lc->addr, lc->port);
 			continue;
 		}
@@ -196,6 +217,7 @@ cmd_serve(int argc, char **argv)
 			sl = sizeof(*in);
 		}
 		ls[nls].srv = &srv;
+		ls[nls].pop3 = &pop3;
 		ls[nls].kind = lc->kind;
 		ls[nls].l = evconnlistener_new_bind(base, on_accept, &ls[nls], LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 		    1024, (struct sockaddr *)&ss, (int)sl);
@@ -204,9 +226,7 @@ cmd_serve(int argc, char **argv)
 			    strerror(errno));
 			goto out_listeners;
 		}
-		printf("  %-10s %s:%d%s\n", listener_kind_name(lc->kind), lc->addr, lc->port,
-		    lc->kind == LISTEN_MX ? "  (SMTP, STARTTLS)" : lc->kind == LISTEN_SUBMISSION ? "  (submission, STARTTLS + AUTH)"
-		    : "  (SMTPS, implicit TLS + AUTH)");
+		printf("  %-10s %s:%d%s\n", listener_kind_name(lc->kind), lc->addr, lc->port, listener_desc(lc->kind));
 		nls++;
 	}
 	printf("  TLS certificate %s\n", cfg.tls_cert);
@@ -223,7 +243,9 @@ out_listeners:
 	for (unsigned i = 0; i < nls; i++)
 		evconnlistener_free(ls[i].l);
 	smtp_server_close_all(&srv);
+	pop3_server_close_all(&pop3);
 	worker_pool_free(&srv.workers);
+	auth_service_free(&auth);
 	queue_free(&queue);
 	mailsys_free(&mail);
 	tls_server_free(&srv.tls);

@@ -48,11 +48,14 @@ config_defaults(struct hk_config *c)
 	add_listener(c, LISTEN_MX, "127.0.0.1", 2525);
 	add_listener(c, LISTEN_SUBMISSION, "127.0.0.1", 2587);
 	add_listener(c, LISTEN_SMTPS, "127.0.0.1", 2465);
+	add_listener(c, LISTEN_POP3, "127.0.0.1", 2110);
+	add_listener(c, LISTEN_POP3S, "127.0.0.1", 2995);
 	c->max_message_size = 50u << 20;
 	c->max_recipients = 100;
 	c->max_errors = 10;
 	c->timeout_command = 300;
 	c->timeout_data = 600;
+	c->timeout_pop3 = 600; /* RFC 1939 3: at least 10 minutes */
 	c->max_sessions = 2000;
 	c->auth_delay_ms = 1000;
 	c->auth_block_after = 20;
@@ -236,13 +239,16 @@ config_load(struct hk_config *c, const char *path, struct hk_buf *err)
 			ok = ok && v < 1000000;
 			if (ok)
 				*(strcmp(k, "auth_delay_ms") == 0 ? &c->auth_delay_ms : &c->auth_block_after) = (unsigned)v;
+		} else if (strcmp(k, "allow_plaintext_auth") == 0 && nw == 2) {
+			ok = strcmp(words[1], "yes") == 0 || strcmp(words[1], "no") == 0;
+			c->allow_plaintext_auth = strcmp(words[1], "yes") == 0;
 		} else if ((strcmp(k, "max_recipients") == 0 || strcmp(k, "max_errors") == 0 || strcmp(k, "timeout_command") == 0 ||
-		               strcmp(k, "timeout_data") == 0 || strcmp(k, "max_sessions") == 0) && nw == 2) {
+		               strcmp(k, "timeout_data") == 0 || strcmp(k, "timeout_pop3") == 0 || strcmp(k, "max_sessions") == 0) && nw == 2) {
 			uint64_t v = parse_size(words[1], &ok);
 			ok = ok && v > 0 && v < 1000000;
 			unsigned *dst = strcmp(k, "max_recipients") == 0 ? &c->max_recipients : strcmp(k, "max_errors") == 0 ? &c->max_errors
 			    : strcmp(k, "timeout_command") == 0 ? &c->timeout_command : strcmp(k, "timeout_data") == 0 ? &c->timeout_data
-			    : &c->max_sessions;
+			    : strcmp(k, "timeout_pop3") == 0 ? &c->timeout_pop3 : &c->max_sessions;
 			if (ok)
 				*dst = (unsigned)v;
 		} else if (strncmp(k, "queue_", 6) == 0 && nw == 2) {

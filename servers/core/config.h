@@ -9,6 +9,8 @@
  *   listen     mx 0.0.0.0:25
  *   listen     submission 0.0.0.0:587
  *   listen     smtps 0.0.0.0:465
+ *   listen     pop3 0.0.0.0:110    (STLS)
+ *   listen     pop3s 0.0.0.0:995   (implicit TLS)
  *   tls_cert   /etc/hikyaku/tls/default.crt
  *   tls_key    /etc/hikyaku/tls/default.key
  *   relay_network 192.0.2.0/24        (none by default, not even loopback)
@@ -23,6 +25,8 @@
  *   max_message_size 50M
  *   max_recipients 100
  *   max_errors 10
+ *   timeout_pop3 600       (seconds of silence before a POP3 session ends)
+ *   allow_plaintext_auth no (USER/PASS, PLAIN, LOGIN, IMAP LOGIN before TLS)
  *   auth_delay_ms 1000     (back-off after failed logins, doubling to 16x)
  *   auth_block_after 20    (failed logins before a client is blocked 15 min)
  */
@@ -66,6 +70,8 @@ struct hk_config {
 	unsigned max_errors;
 	unsigned timeout_command; /* seconds */
 	unsigned timeout_data;
+	unsigned timeout_pop3;
+	bool allow_plaintext_auth; /* password logins without TLS (POP3, IMAP) */
 	unsigned max_sessions;
 	unsigned auth_delay_ms;   /* first back-off delay after failed logins */
 	unsigned auth_block_after; /* failed logins before a client is blocked */
