@@ -159,8 +159,12 @@ static int
 check_file(int dirfd, const char *name, const char *shown, const struct privdrop *pd, struct hk_buf *err)
 {
 	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : (buf_printf(err, "%s: %s", shown, strerror(errno)), -1);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0; /* not made yet: it will be the user's */
+		buf_printf(err, "%s: %s", shown, strerror(errno));
+		return -1;
+	}
 	if (S_ISLNK(st.st_mode)) {
 		buf_printf(err, "%s is a symbolic link: refusing to use it", shown);
 		return -1;
