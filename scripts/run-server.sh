@@ -32,4 +32,12 @@ echo "  ls $STATE/domains/demo.test/users/*/Maildir/new/"
 echo "  curl -k pop3s://127.0.0.1:2995/1 -u \"taro@demo.test:\$(cat $STATE/demo-password)\""
 echo "The rule-language demo (checks and dry-runs every example): scripts/run-demo.sh"
 echo
-exec "$HIKYAKU" serve --state "$STATE"
+# The demo listens on unprivileged ports and keeps its state in ./var, so
+# it runs as whoever starts it; as root, say so rather than refuse
+# (a real deployment sets `user`: doc/admin.md).
+allow=
+if [ "$(id -u)" -eq 0 ]; then
+	echo "(running as root: the demo keeps root; a real deployment sets \`user\`, see doc/admin.md)"
+	allow=--allow-root
+fi
+exec "$HIKYAKU" serve --state "$STATE" $allow

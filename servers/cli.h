@@ -24,6 +24,15 @@ int cmd_replies(int argc, char **argv);
 /* cli_queue.c: the outbound queue (list, flush, delete) */
 int cmd_queue(int argc, char **argv);
 
+/* cli_state.c: the state directory of the admin commands (--config FILE
+ * or $HIKYAKU_CONFIG; --state DIR, else the configuration's state_dir,
+ * else $HIKYAKU_STATE, else ./var). Run as root on a configuration with
+ * `user`, switches to that user first (see cli_state.c). 0 with the
+ * directory (valid until exit) in *state_r, else CLI_EXIT_STATE after
+ * printing why. */
+#define CLI_EXIT_STATE 3
+int cli_state_setup(const char *config_opt, const char *state_opt, const char **state_r);
+
 /* Common options: --layer, --stdlib, --owner. Returns true when argv[*i]
  * was one of them (and consumed its value). */
 bool cli_common_option(int argc, char **argv, int *i, struct hk_compile_opts *o, bool *layer_set, int *err);

@@ -3,8 +3,10 @@
  * `hikyaku domain`, `user`, `alias`, `plan` and `accounts`.
  *
  * The store is STATE/accounts.gdbm and the key of the legacy secrets
- * STATE/keys/secret.key, where STATE is --state DIR, else $HIKYAKU_STATE,
- * else ./var. Passwords never come from the command line: --password-file,
+ * STATE/keys/secret.key, where STATE comes from cli_state_setup (--state,
+ * the configuration of --config or $HIKYAKU_CONFIG, $HIKYAKU_STATE,
+ * ./var); run as root on a configuration with `user`, every command works
+ * as that user. Passwords never come from the command line: --password-file,
  * --stdin, or a prompt on the terminal (twice, echo off).
  *
  * Exit codes: 0 done; 1 refused (exists, not found, invalid input, limit);
@@ -34,7 +36,7 @@ enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_STORE = 3 };
 /* --- options -------------------------------------------------------------------------------- */
 
 struct opts {
-	const char *state;
+	const char *state, *config;
 	bool json, force, stdin_pw, no_password;
 	const char *password_file, *hash_file;
 	/* domain */
@@ -60,6 +62,7 @@ struct optdef {
 #define O(f) offsetof(struct opts, f)
 static const struct optdef optdefs[] = {
 	{ "--state", 1, O(state) },
+	{ "--config", 1, O(config) },
 	{ "--json", 0, O(json) },
 	{ "--force", 0, O(force) },
 	{ "--stdin", 0, O(stdin_pw) },
@@ -92,7 +95,9 @@ static const struct optdef optdefs[] = {
 #undef O
 
 /* Parses argv[from..]; allowed is a space-separated list of option names
- * valid for this command ("--state" and "--json" always are). */
+ * valid for this command ("--state", "--config" and "--json" always are).
+ * Then resolves the state directory into o->state, switching user if the
+ * configuration says so (cli_state_setup). 0, or the exit code. */
 static int
 parse_opts(int argc, char **argv, int from, const char *allowed, struct opts *o)
 {
@@ -108,7 +113,7 @@ parse_opts(int argc, char **argv, int from, const char *allowed, struct opts *o)
 		if (only_args || a[0] != '-' || a[1] == '\0') {
 			if (o->nargs >= (int)HK_ARRAY_LEN(o->args)) {
 				cli_usage_error("too many arguments");
-				return -1;
+				return EXIT_USAGE;
 			}
 			o->args[o->nargs++] = a;
 			continue;
@@ -120,32 +125,32 @@ parse_opts(int argc, char **argv, int from, const char *allowed, struct opts *o)
 			if (strlen(optdefs[k].name) == nl && strncmp(optdefs[k].name, a, nl) == 0)
 				d = &optdefs[k];
 		bool ok = d != NULL;
-		if (ok && strcmp(d->name, "--state") != 0 && strcmp(d->name, "--json") != 0) {
+		if (ok && strcmp(d->name, "--state") != 0 && strcmp(d->name, "--config") != 0 && strcmp(d->name, "--json") != 0) {
 			const char *p = strstr(allowed, d->name);
 			ok = p && (p[nl] == ' ' || p[nl] == '\0') && (p == allowed || p[-1] == ' ');
 		}
 		if (!ok) {
 			cli_usage_error("unknown option '%.*s' here", (int)nl, a);
-			return -1;
+			return EXIT_USAGE;
 		}
 		char *field = (char *)o + d->off;
 		if (d->kind == 1) {
 			const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
 			if (val == NULL) {
 				cli_usage_error("%s needs a value", d->name);
-				return -1;
+				return EXIT_USAGE;
 			}
 			memcpy(field, &val, sizeof(val));
 		} else if (eq) {
 			cli_usage_error("%s takes no value", d->name);
-			return -1;
+			return EXIT_USAGE;
 		} else if (d->kind == 0) {
 			*(bool *)(void *)field = true;
 		} else {
 			*(int *)(void *)field = d->kind == 2 ? 1 : 0;
 		}
 	}
-	return 0;
+	return cli_state_setup(o->config, o->state, &o->state);
 }
 
 /* --- helpers ----------------------------------------------------------------------------------- */
@@ -179,13 +184,11 @@ report(struct hk_accounts *a, enum hk_acct_status st)
 	return exit_for(st);
 }
 
+/* the directory cli_state_setup resolved in parse_opts */
 static const char *
 state_dir(const struct opts *o)
 {
-	if (o->state)
-		return o->state;
-	const char *e = getenv("HIKYAKU_STATE");
-	return e && *e ? e : "./var";
+	return o->state;
 }
 
 static int
@@ -534,8 +537,9 @@ domain_cmd(int argc, char **argv)
 	const char *opts_for = strcmp(sub, "add") == 0 || strcmp(sub, "set") == 0
 	    ? "--plan --max-size --cert --key --catchall --no-catchall --no-cert --legacy-auth --no-legacy-auth --enable --disable"
 	    : strcmp(sub, "del") == 0 ? "--force" : "";
-	if (parse_opts(argc, argv, 2, opts_for, &o) < 0)
-		return EXIT_USAGE;
+	int prc = parse_opts(argc, argv, 2, opts_for, &o);
+	if (prc != 0)
+		return prc;
 	bool write = strcmp(sub, "add") == 0 || strcmp(sub, "set") == 0 || strcmp(sub, "del") == 0;
 	int want = strcmp(sub, "list") == 0 ? 0 : 1;
 	if (!write && strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0) {
@@ -718,8 +722,9 @@ user_cmd(int argc, char **argv)
 	    : strcmp(sub, "passwd") == 0 ? "--password-file --stdin --hash-file"
 	    : strcmp(sub, "check") == 0  ? "--password-file --stdin"
 	                                 : "";
-	if (parse_opts(argc, argv, 2, opts_for, &o) < 0)
-		return EXIT_USAGE;
+	int prc = parse_opts(argc, argv, 2, opts_for, &o);
+	if (prc != 0)
+		return prc;
 	/* check may write too: a login upgrades old hashes */
 	bool write = strcmp(sub, "add") == 0 || strcmp(sub, "set") == 0 || strcmp(sub, "passwd") == 0 ||
 	    strcmp(sub, "del") == 0 || strcmp(sub, "check") == 0;
@@ -925,8 +930,9 @@ alias_cmd(int argc, char **argv)
 	}
 	const char *sub = argv[1];
 	struct opts o;
-	if (parse_opts(argc, argv, 2, "", &o) < 0)
-		return EXIT_USAGE;
+	int prc = parse_opts(argc, argv, 2, "", &o);
+	if (prc != 0)
+		return prc;
 	bool add = strcmp(sub, "add") == 0, del = strcmp(sub, "del") == 0, list = strcmp(sub, "list") == 0,
 	     show = strcmp(sub, "show") == 0;
 	if (!add && !del && !list && !show) {
@@ -1114,8 +1120,9 @@ plan_cmd(int argc, char **argv)
 	    ? "--quota --max-size --retention --strict-retention --no-strict-retention --forward --lists --list-members "
 	      "--list-members-max --list-max-size --list-attachments --no-list-attachments"
 	    : "";
-	if (parse_opts(argc, argv, 2, opts_for, &o) < 0)
-		return EXIT_USAGE;
+	int prc = parse_opts(argc, argv, 2, opts_for, &o);
+	if (prc != 0)
+		return prc;
 	bool list = strcmp(sub, "list") == 0, show = strcmp(sub, "show") == 0, set = strcmp(sub, "set") == 0,
 	     reset = strcmp(sub, "reset") == 0;
 	if (!list && !show && !set && !reset) {
@@ -1199,8 +1206,9 @@ accounts_cmd(int argc, char **argv)
 	}
 	const char *sub = argv[1];
 	struct opts o;
-	if (parse_opts(argc, argv, 2, "", &o) < 0)
-		return EXIT_USAGE;
+	int prc = parse_opts(argc, argv, 2, "", &o);
+	if (prc != 0)
+		return prc;
 	bool check = strcmp(sub, "check") == 0, repair = strcmp(sub, "repair") == 0;
 	if ((!check && !repair) || o.nargs) {
 		cli_usage_error("accounts check | accounts repair (no arguments)");
@@ -1237,12 +1245,12 @@ accounts_cmd(int argc, char **argv)
 
 /* Lets options come before the subcommand (`hikyaku user --state DIR list`):
  * moves the first word that is neither an option nor the value of
- * --state to argv[1]. */
+ * --state or --config to argv[1]. */
 static void
 subcommand_first(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--state") == 0) {
+		if (strcmp(argv[i], "--state") == 0 || strcmp(argv[i], "--config") == 0) {
 			i++;
 			continue;
 		}

@@ -1,5 +1,5 @@
 /*
- * cli_queue.c - `hikyaku queue list|flush|delete ID [--state DIR]`: the
+ * cli_queue.c - `hikyaku queue list|flush|delete ID [--state DIR] [--config FILE]`: the
  * outbound queue on disk (servers/queue/queue_file.h), with or without a
  * running server.
  *
@@ -100,11 +100,13 @@ delete_entry(const char *qdir, const char *id)
 int
 cmd_queue(int argc, char **argv)
 {
-	const char *state = getenv("HIKYAKU_STATE");
+	const char *state = NULL, *config = NULL;
 	const char *verb = NULL, *id = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
 			state = argv[++i];
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config = argv[++i];
 		else if (verb == NULL)
 			verb = argv[i];
 		else if (id == NULL)
@@ -120,7 +122,9 @@ cmd_queue(int argc, char **argv)
 		cli_usage_error("queue needs list, flush or delete ID");
 		return 2;
 	}
-	char *qdir = xasprintf("%s/queue", state && *state ? state : "./var");
+	if (cli_state_setup(config, state, &state) != 0)
+		return CLI_EXIT_STATE;
+	char *qdir = xasprintf("%s/queue", state);
 	int rc = 0;
 	if (is_list) {
 		unsigned n = 0;

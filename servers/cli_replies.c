@@ -1,7 +1,8 @@
 /*
  * cli_replies.c - `hikyaku replies list|clear [ADDRESS]`: the auto-reply
  * log (自動返信の着信情報) of one mailbox or of all: who was answered when,
- * and forgetting it so the next mail gets a reply again.
+ * and forgetting it so the next mail gets a reply again. --state DIR and
+ * --config FILE as for every admin command (cli_state.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,11 +16,13 @@
 int
 cmd_replies(int argc, char **argv)
 {
-	const char *state = getenv("HIKYAKU_STATE");
+	const char *state = NULL, *config = NULL;
 	const char *verb = NULL, *who = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
 			state = argv[++i];
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config = argv[++i];
 		else if (verb == NULL)
 			verb = argv[i];
 		else if (who == NULL)
@@ -33,7 +36,9 @@ cmd_replies(int argc, char **argv)
 		cli_usage_error("replies needs list or clear [ADDRESS]");
 		return 2;
 	}
-	char *path = xasprintf("%s/replies.gdbm", state && *state ? state : "var");
+	if (cli_state_setup(config, state, &state) != 0)
+		return CLI_EXIT_STATE;
+	char *path = xasprintf("%s/replies.gdbm", state);
 	int rc = 0;
 	if (strcmp(verb, "list") == 0) {
 		struct hk_replylog_entry *v;

@@ -88,7 +88,7 @@ p=0; f=0
 for t in tests/e2e/test_*.py; do
 	[ -f "$t" ] || continue
 	out=$(HIKYAKU="$HIKYAKU" /usr/bin/python3 "$t" 2>&1); rc=$?
-	printf '%s\n' "$out" | grep -E '^FAIL|Traceback|Error' || true
+	printf '%s\n' "$out" | grep -E '^FAIL|^SKIP|Traceback|Error' || true
 	p=$((p + $(printf '%s\n' "$out" | grep -c '^PASS')))
 	ff=$(printf '%s\n' "$out" | grep -c '^FAIL')
 	[ $rc -ne 0 ] && [ "$ff" -eq 0 ] && ff=1 && echo "e2e: $t: exit $rc"

@@ -74,9 +74,28 @@ config_fini(struct hk_config *c)
 	free(c->state_dir);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->user);
+	free(c->group);
 	free(c->dns_server);
 	free(c->transport);
 	memset(c, 0, sizeof(*c));
+}
+
+bool
+config_valid_account_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > CONFIG_MAX_NAME_LEN || s[0] == '-')
+		return false;
+	bool digits_only = true;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
+			return false;
+		if (!isdigit(ch))
+			digits_only = false;
+	}
+	return !digits_only;
 }
 
 bool
@@ -208,6 +227,13 @@ config_load(struct hk_config *c, const char *path, struct hk_buf *err)
 		} else if (strcmp(k, "tls_key") == 0 && nw == 2) {
 			free(c->tls_key);
 			c->tls_key = xstrdup(words[1]);
+		} else if ((strcmp(k, "user") == 0 || strcmp(k, "group") == 0) && nw == 2) {
+			ok = config_valid_account_name(words[1]);
+			if (ok) {
+				char **dst = k[0] == 'u' ? &c->user : &c->group;
+				free(*dst);
+				*dst = xstrdup(words[1]);
+			}
 		} else if (strcmp(k, "listen") == 0 && nw == 3) {
 			if (!listeners_reset) {
 				c->nlisteners = 0; /* the file's listeners replace the defaults */

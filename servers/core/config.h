@@ -29,6 +29,9 @@
  *   allow_plaintext_auth no (USER/PASS, PLAIN, LOGIN, IMAP LOGIN before TLS)
  *   auth_delay_ms 1000     (back-off after failed logins, doubling to 16x)
  *   auth_block_after 20    (failed logins before a client is blocked 15 min)
+ *   user  hikyaku          (started as root: the account to switch to once
+ *   group hikyaku           listeners are bound and keys read; default: none,
+ *                           stay who started it. See privdrop.h.)
  */
 #ifndef HK_CONFIG_H
 #define HK_CONFIG_H
@@ -40,6 +43,8 @@
 
 #define CONFIG_MAX_LISTENERS 16
 #define CONFIG_MAX_NETWORKS 64
+/* user and group names: what useradd accepts (32, Debian's limit) */
+#define CONFIG_MAX_NAME_LEN 32
 
 enum listener_kind { LISTEN_MX, LISTEN_SUBMISSION, LISTEN_SMTPS, LISTEN_POP3, LISTEN_POP3S, LISTEN_IMAP, LISTEN_IMAPS, LISTEN_KIND_COUNT };
 
@@ -59,6 +64,7 @@ struct hk_config {
 	char *hostname;
 	char *state_dir;
 	char *tls_cert, *tls_key;
+	char *user, *group;  /* NULL: keep the starting user (and its group) */
 	struct listener_cfg listeners[CONFIG_MAX_LISTENERS];
 	unsigned nlisteners;
 	struct net_cidr relay_networks[CONFIG_MAX_NETWORKS];
@@ -84,6 +90,10 @@ void config_defaults(struct hk_config *c);
 int config_load(struct hk_config *c, const char *path, struct hk_buf *err);
 void config_fini(struct hk_config *c);
 const char *listener_kind_name(enum listener_kind k);
+/* A user or group name as the `user`/`group` keys take it: 1..32 of
+ * [A-Za-z0-9._-], not starting with '-', and not all digits (a number
+ * would be ambiguous between a name and an id). */
+bool config_valid_account_name(const char *s);
 bool net_cidr_parse(const char *s, struct net_cidr *out);
 bool net_cidr_contains(const struct net_cidr *n, int family, const void *addr);
 

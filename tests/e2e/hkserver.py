@@ -2,7 +2,9 @@
 
 Each test run gets its own state directory and free ports on 127.0.0.1;
 the server runs with the tests' configuration file and is stopped (and
-its log shown on failure) when the test ends.
+its log shown on failure) when the test ends. Run as root (CI) with no
+`user` in the configuration, the server gets --allow-root: these tests
+are about mail, test_privdrop.py about giving up root.
 """
 import os
 import socket
@@ -34,11 +36,14 @@ class Server:
             for k, p in self.ports.items():
                 f.write("listen %s 127.0.0.1:%d\n" % (k, p))
             f.write(extra_config)
+        self.allow_root = os.geteuid() == 0 and not any(
+            line.split()[:1] == ["user"] for line in extra_config.splitlines())
         self.log = open(os.path.join(self.dir, "serve.log"), "w+")
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([HIKYAKU, "serve", "--config", self.conf], stdout=self.log, stderr=self.log)
+        argv = [HIKYAKU, "serve", "--config", self.conf] + (["--allow-root"] if self.allow_root else [])
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
