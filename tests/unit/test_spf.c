@@ -119,7 +119,7 @@ env_open(struct env *e, const char *file, int index, int spf_timeout_ms)
 	assert_non_null(sc);
 	spfdns_server(sc, addr, sizeof(addr));
 	e->base = event_base_new();
-	struct dns_config dc = { addr, DNS_TIMEOUT_MS, 1 };
+	struct dns_config dc = { .servers = addr, .timeout_ms = DNS_TIMEOUT_MS, .tries = 1 };
 	e->dns = dns_resolver_new(e->base, &dc, NULL);
 	assert_non_null(e->dns);
 	struct spf_config sc_cfg = { "receiver.test", "DEFAULT", spf_timeout_ms, FIXED_TIME };
