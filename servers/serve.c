@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "dns/dns.h"
 #include "queue/queue.h"
 #include "smtp/smtp_mailsys.h"
 #include "smtp/smtp_server.h"
@@ -159,13 +160,26 @@ cmd_serve(int argc, char **argv)
 		free(ap);
 	}
 	srv.workers = worker_pool_new(base, 0);
-	struct mailsys *mail = mailsys_new(&srv, &err);
+	/* one resolver for SPF and the queue: one cache, one set of sockets */
+	struct dns_config dc = {
+		.servers = cfg.dns_server,
+		.timeout_ms = (int)cfg.dns_timeout_ms,
+		.tries = (int)cfg.dns_tries,
+		.cache_size = cfg.dns_cache_size,
+		.cache_max_ttl = cfg.dns_cache_max_ttl,
+	};
+	const char *why = NULL;
+	struct dns_resolver *dns = dns_resolver_new(base, &dc, &why);
+	if (dns == NULL)
+		log_error("dns", "no resolver: %s", why ? why : "?");
+	struct mailsys *mail = mailsys_new(&srv, dns, &err);
 	if (mail == NULL) {
 		fprintf(stderr, "hikyaku: %s\n", err.data);
+		dns_resolver_free(&dns);
 		goto out_base;
 	}
 	srv.hooks = mailsys_hooks();
-	struct queue *queue = queue_new(base, &cfg, srv.workers, &err); /* outbound delivery */
+	struct queue *queue = queue_new(base, &cfg, srv.workers, dns, &err); /* outbound delivery */
 	if (queue == NULL)
 		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
 	else
@@ -226,6 +240,14 @@ out_listeners:
 	worker_pool_free(&srv.workers);
 	queue_free(&queue);
 	mailsys_free(&mail);
+	if (dns) {
+		struct dns_stats ds;
+		dns_get_stats(dns, &ds);
+		log_info("dns", "lookups %llu: %llu from the cache, %llu joined one in flight, %llu sent; %u cached",
+		    (unsigned long long)ds.asked, (unsigned long long)ds.cache_hits, (unsigned long long)ds.joined,
+		    (unsigned long long)ds.sent, ds.cache_entries);
+	}
+	dns_resolver_free(&dns);
 	tls_server_free(&srv.tls);
 out_base:
 	event_base_free(base);
