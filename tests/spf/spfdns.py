@@ -40,6 +40,8 @@ Extensions for our own tests (never in the RFC suite):
     a truncated UDP answer and the TCP retry;
   - "AMANY: n": n A records 10.x.y.z (record count limits);
   - "TTL: n": the TTL of that name's records (default 60; cache tests);
+  - "DROP: n": the first n queries for the name get no answer (a lost
+    packet: the client's retry gets the answer);
   - "SOA: [ttl, minimum]": the name is a zone apex: NXDOMAIN and NODATA
     answers for it and for names below it carry its SOA record (with that
     TTL and MINIMUM) in the authority section, as RFC 2308 servers do;
@@ -135,6 +137,7 @@ def load_zone(zonedata):
     delays = {}
     ttls = {}
     soas = {}
+    drops = {}
     for name, entries in (zonedata or {}).items():
         out = []
         generated = []
@@ -150,6 +153,9 @@ def load_zone(zonedata):
                     continue
                 if t == 'TTL':
                     ttls[name_key(name)] = int(v)
+                    continue
+                if t == 'DROP':
+                    drops[name_key(name)] = int(v)
                     continue
                 if t == 'SOA':
                     soas[name_key(name)] = (int(v[0]), int(v[1]))
@@ -179,7 +185,7 @@ def load_zone(zonedata):
     for n in names:
         for i in range(1, len(n)):
             parents.add(n[i:])
-    return zone, parents - names, delays, ttls, soas
+    return zone, parents - names, delays, ttls, soas, drops
 
 
 def make_rr(owner, t, v, ttl=TTL):
@@ -205,7 +211,8 @@ class Scenario:
         self.file = file
         self.index = index
         self.doc = doc
-        self.zone, self.ents, self.delays, self.ttls, self.soas = load_zone(doc.get('zonedata'))
+        self.zone, self.ents, self.delays, self.ttls, self.soas, self.drops = \
+            load_zone(doc.get('zonedata'))
         self.counts = {}  # name key -> queries received
         self.total = 0
 
@@ -296,6 +303,8 @@ class Scenario:
             return 0.0, reply.pack()
         self.total += 1
         self.counts[key] = self.counts.get(key, 0) + 1
+        if self.counts[key] <= self.drops.get(key, 0):
+            return None
         res = self.resolve(q.qname, q.qtype)
         if res is None:
             return None

@@ -349,6 +349,28 @@ test_dns_timeout(void **state)
 	assert_int_equal(g.status, DNS_OK);
 }
 
+/* The default timeouts: the first packet of lost.test is dropped, the
+ * retry after DNS_DEFAULT_TIMEOUT_MS is answered: well under a second. */
+static void
+test_dns_lost_packet_default_timeouts(void **state)
+{
+	struct fixture *f = *state;
+	struct got g;
+	struct timespec t0;
+	struct dns_config cfg = { .servers = server_addr };
+
+	dns_resolver_free(&f->r);
+	f->r = dns_resolver_new(f->base, &cfg, NULL);
+	assert_non_null(f->r);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ask(f, "lost.test", DNS_T_A, &g);
+	long ms = spfdns_ms_since(&t0);
+	assert_int_equal(g.status, DNS_OK);
+	assert_v4(&g.addrs[0], "192.0.2.36");
+	assert_true(ms >= DNS_DEFAULT_TIMEOUT_MS - 50);
+	assert_true(ms < 1000);
+}
+
 static void
 test_dns_cname_chain(void **state)
 {
@@ -1143,6 +1165,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dns_nxdomain_vs_nodata, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_servfail_and_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_lost_packet_default_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_cname_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_record_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_bad_names, setup, teardown),
