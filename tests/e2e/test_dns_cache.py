@@ -1,7 +1,8 @@
 """The shared DNS resolver's cache, end to end: `hikyaku serve` pointed at
 the test DNS server (tests/spf/spfdns.py serving tests/spf/dns-e2e.yml)
 receives N messages from one sender domain over N SMTP connections, once
-with `dns_cache_size 0` and once with the default cache. The DNS server
+with `dns_cache_size 0` and once with the default cache (and refuses
+out-of-range DNS settings). The DNS server
 counts the queries it gets: without the cache every message costs the
 SPF check's five lookups, with it only the first message does. The
 server's shutdown log line reports the same from its side.
@@ -72,12 +73,29 @@ def run(extra):
     return queries, len(files), passes, srv.logtext()
 
 
+def bad_config(line, want):
+    """serve refuses a configuration line with file:line and the key."""
+    srv = Server(extra_config=line + "\n")
+    p = subprocess.run([HIKYAKU, "serve", "--config", srv.conf], capture_output=True, text=True, timeout=10)
+    r.check("config refused: %s" % line, p.returncode == 1 and want in p.stderr, (p.returncode, p.stderr))
+
+
+bad_config("dns_tries 0", "bad value for dns_tries")
+bad_config("dns_tries 11", "bad value for dns_tries")
+bad_config("dns_timeout_ms 5", "bad value for dns_timeout_ms")
+bad_config("dns_timeout_ms 30001", "bad value for dns_timeout_ms")
+bad_config("dns_cache_size 1000001", "bad value for dns_cache_size")
+bad_config("dns_cache_size -1", "bad value for dns_cache_size")
+bad_config("dns_cache_max_ttl 0", "bad value for dns_cache_max_ttl")
+bad_config("dns_cache_max_ttl 3600 7200", "unknown setting or wrong number of values: dns_cache_max_ttl")
+bad_config("dns_cache 10", "unknown setting or wrong number of values: dns_cache")
+
 try:
     q0, n0, p0, log0 = run("dns_cache_size 0\n")
     r.check("without a cache: %d messages delivered, SPF pass" % N, n0 == N and p0 == N, (n0, p0, log0[-800:]))
     r.check("without a cache: %d DNS queries for %d messages (%d each)" % (q0, N, LOOKUPS), q0 == N * LOOKUPS, q0)
 
-    q1, n1, p1, log1 = run("")
+    q1, n1, p1, log1 = run("dns_timeout_ms 400\ndns_tries 3\ndns_cache_size 10000\ndns_cache_max_ttl 3600\n")
     r.check("with the cache: %d messages delivered, SPF pass" % N, n1 == N and p1 == N, (n1, p1, log1[-800:]))
     r.check("with the cache: %d DNS queries for %d messages (the first message's)" % (q1, N), q1 == LOOKUPS, q1)
     m = re.search(r"lookups (\d+): (\d+) from the cache, (\d+) joined one in flight, (\d+) sent", log1)
