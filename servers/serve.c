@@ -26,6 +26,7 @@
 #include "core/privdrop.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "dns/dns.h"
 #include "pop3/pop3_server.h"
 #include "queue/queue.h"
 #include "smtp/smtp_mailsys.h"
@@ -218,6 +219,7 @@ cmd_serve(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct mailsys *mail = NULL;
 	struct queue *queue = NULL;
+	struct dns_resolver *dns = NULL;
 	struct listener ls[CONFIG_MAX_LISTENERS];
 	unsigned nls = 0;
 	struct smtp_server srv;
@@ -268,7 +270,19 @@ cmd_serve(int argc, char **argv)
 		printf("  running as %s:%s (uid %u, gid %u)\n", pd.user, pd.group, (unsigned)pd.uid, (unsigned)pd.gid);
 	fflush(stdout);
 	srv.workers = worker_pool_new(base, 0);
-	mail = mailsys_new(&srv, &err);
+	/* one resolver for SPF and the queue: one cache, one set of sockets */
+	struct dns_config dc = {
+		.servers = cfg.dns_server,
+		.timeout_ms = (int)cfg.dns_timeout_ms,
+		.tries = (int)cfg.dns_tries,
+		.cache_size = cfg.dns_cache_size,
+		.cache_max_ttl = cfg.dns_cache_max_ttl,
+	};
+	const char *why = NULL;
+	dns = dns_resolver_new(base, &dc, &why);
+	if (dns == NULL)
+		log_error("dns", "no resolver: %s", why ? why : "?");
+	mail = mailsys_new(&srv, dns, &err);
 	if (mail == NULL) {
 		fprintf(stderr, "hikyaku: %s\n", err.data);
 		goto out_listeners;
@@ -278,7 +292,7 @@ cmd_serve(int argc, char **argv)
 	pop3.tls = srv.tls;
 	pop3.workers = srv.workers;
 	pop3.auth = auth_service_new(&cfg);
-	queue = queue_new(base, &cfg, srv.workers, &err); /* outbound delivery */
+	queue = queue_new(base, &cfg, srv.workers, dns, &err); /* outbound delivery */
 	if (queue == NULL)
 		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
 	else
@@ -300,6 +314,22 @@ out_listeners:
 	auth_service_free(&pop3.auth);
 	queue_free(&queue);
 	mailsys_free(&mail);
+	if (dns) {
+		struct dns_stats ds;
+		dns_get_stats(dns, &ds);
+		log_info("dns", "lookups %llu: %llu from the cache, %llu joined one in flight, %llu sent; %u cached",
+		    (unsigned long long)ds.asked, (unsigned long long)ds.cache_hits, (unsigned long long)ds.joined,
+		    (unsigned long long)ds.sent, ds.cache_entries);
+	}
+	dns_resolver_free(&dns);
+	if (dns) {
+		struct dns_stats ds;
+		dns_get_stats(dns, &ds);
+		log_info("dns", "lookups %llu: %llu from the cache, %llu joined one in flight, %llu sent; %u cached",
+		    (unsigned long long)ds.asked, (unsigned long long)ds.cache_hits, (unsigned long long)ds.joined,
+		    (unsigned long long)ds.sent, ds.cache_entries);
+	}
+	dns_resolver_free(&dns);
 	tls_server_free(&srv.tls);
 	if (base)
 		event_base_free(base);

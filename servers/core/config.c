@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dns/dns.h"
+
 static const char *const kind_names[LISTEN_KIND_COUNT] = { "mx", "submission", "smtps", "pop3", "pop3s", "imap", "imaps" };
 
 const char *
@@ -65,6 +67,10 @@ config_defaults(struct hk_config *c)
 	c->queue_lifetime = 5 * 86400;
 	c->queue_concurrency = 20;
 	c->queue_timeout = 0;
+	c->dns_timeout_ms = DNS_DEFAULT_TIMEOUT_MS;
+	c->dns_tries = DNS_DEFAULT_TRIES;
+	c->dns_cache_size = DNS_CACHE_DEFAULT_SIZE;
+	c->dns_cache_max_ttl = DNS_CACHE_DEFAULT_MAX_TTL;
 }
 
 void
@@ -255,6 +261,29 @@ config_load(struct hk_config *c, const char *path, struct hk_buf *err)
 		} else if (strcmp(k, "dns_server") == 0 && nw == 2) {
 			free(c->dns_server);
 			c->dns_server = xstrdup(words[1]);
+		} else if (strncmp(k, "dns_", 4) == 0 && strcmp(k, "dns_server") != 0 && nw == 2) {
+			static const struct {
+				const char *key;
+				uint64_t min, max;
+			} dk[] = {
+				{ "dns_timeout_ms", 10, DNS_MAX_TIMEOUT_MS },
+				{ "dns_tries", 1, DNS_MAX_TRIES },
+				{ "dns_cache_size", 0, 1000000 }, /* 0: no cache */
+				{ "dns_cache_max_ttl", 1, 86400 },
+			};
+			unsigned *dd[] = { &c->dns_timeout_ms, &c->dns_tries, &c->dns_cache_size, &c->dns_cache_max_ttl };
+			size_t di = 0;
+			while (di < 4 && strcmp(k, dk[di].key) != 0)
+				di++;
+			if (di == 4) {
+				buf_printf(err, "%s:%u: unknown setting or wrong number of values: %s", path, lineno, k);
+				rc = -1;
+				break;
+			}
+			uint64_t v = parse_size(words[1], &ok);
+			ok = ok && v >= dk[di].min && v <= dk[di].max;
+			if (ok)
+				*dd[di] = (unsigned)v;
 		} else if (strcmp(k, "transport") == 0 && nw == 2) {
 			free(c->transport);
 			c->transport = xstrdup(words[1]);

@@ -15,6 +15,10 @@
  *   tls_key    /etc/hikyaku/tls/default.key
  *   relay_network 192.0.2.0/24        (none by default, not even loopback)
  *   dns_server 127.0.0.1:5353          (default: the system resolver)
+ *   dns_timeout_ms 400     (first try; doubled per round over the servers)
+ *   dns_tries 3            (rounds over the servers)
+ *   dns_cache_size 10000   (answers kept, LRU; 0: no cache)
+ *   dns_cache_max_ttl 3600 (seconds, caps every record's TTL)
  *   transport  127.0.0.1:2600          (send all outbound mail there: tests)
  *   queue_interval 30      (seconds between scans of the outbound queue)
  *   queue_retry 300        (first retry delay, doubling up to queue_retry_max)
@@ -70,6 +74,7 @@ struct hk_config {
 	struct net_cidr relay_networks[CONFIG_MAX_NETWORKS];
 	unsigned nrelay;
 	char *dns_server;
+	unsigned dns_timeout_ms, dns_tries, dns_cache_size, dns_cache_max_ttl;
 	char *transport;
 	uint64_t max_message_size;
 	unsigned max_recipients;

@@ -3,14 +3,19 @@
  * (ARES_OPT_SOCK_STATE_CB + ares_process_fd + ares_timeout, as tested in
  * doc DEPENDENCIES.md), and a parser for the answers.
  *
- * How a query lives: dns_query() allocates a struct dns_query and hands it
- * to ares_query() as the callback argument. When c-ares finishes it (from
- * ares_process_fd in io_cb/timer_cb, or at once inside ares_query for a
- * local error), query_done() parses the answer into the query and puts it
- * on the resolver's done list, then activates `deliver_ev`. deliver_cb()
- * calls the user's callback and frees the query. So user callbacks never
- * run inside c-ares or inside a dns_* call, and a cancelled query (its
- * callback cleared) is simply freed at whichever of the two points it is.
+ * How a query lives: dns_query() allocates a struct dns_query (the
+ * asker's handle). A live cache entry answers it at once; otherwise it
+ * joins the flight of an identical query in flight, or starts a flight:
+ * a struct dns_flight, handed to ares_query() as the callback argument.
+ * When c-ares finishes it (from ares_process_fd in io_cb/timer_cb, or at
+ * once inside ares_query for a local error), flight_done() stores the
+ * outcome in the cache, parses the answer into each asker and puts the
+ * askers on the resolver's done list, then activates `deliver_ev`.
+ * deliver_cb() calls the user's callback and frees the query. So user
+ * callbacks never run inside c-ares or inside a dns_* call, and a
+ * cancelled query (its callback cleared) stays where it is (in its flight
+ * or on the done list) and is freed there: cancelling one asker of a
+ * flight never touches the flight or its other askers.
  *
  * Ownership: the resolver owns every query until it is freed; results
  * live in the query. Limits and SECURITY: see dns.h. The answer parser
@@ -28,8 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "dns_cache.h"
+#include "siphash.h"
 #include "util.h"
 
 #define MAX_POINTERS 128      /* compression jumps in one name */
@@ -40,8 +49,10 @@
 #define T_PTR_ 12
 #define T_MX_ 15
 #define T_TXT_ 16
+#define T_SOA_ 6
 #define T_AAAA_ 28
 #define C_IN_ 1
+#define FLIGHT_BUCKETS 1024 /* power of two; chains stay short below ~10k in flight */
 
 /* --- results ------------------------------------------------------------ */
 
@@ -50,6 +61,7 @@ struct answer {
 	size_t count;
 	bool truncated;
 	uint32_t ttl;
+	uint32_t cache_ttl; /* DNS_OK: min of ttl and the CNAME links used */
 	struct dns_addr *addrs;
 	struct dns_mx *mx;
 	struct dns_txt *txt;
@@ -293,6 +305,7 @@ parse_answer(const unsigned char *p, size_t len, enum dns_type type, struct answ
 	unsigned char chain[DNS_MAX_CNAME_CHAIN + 1][DNS_MAX_NAME_LEN];
 	size_t nchain = 1, off = 12, ans_off;
 	struct rr rr;
+	uint32_t chain_ttl = UINT32_MAX;
 
 	memset(a, 0, sizeof(*a));
 	if (len < 12 || get16(p + 4) != 1)
@@ -319,6 +332,8 @@ parse_answer(const unsigned char *p, size_t len, enum dns_type type, struct answ
 				if (wire_eq(chain[k], chain[nchain]))
 					goto bad; /* a loop: no usable answer */
 			nchain++;
+			if (rr.ttl < chain_ttl)
+				chain_ttl = rr.ttl;
 			grew = true;
 			break;
 		}
@@ -343,10 +358,58 @@ parse_answer(const unsigned char *p, size_t len, enum dns_type type, struct answ
 			goto bad;
 	}
 	a->status = a->count ? DNS_OK : DNS_NODATA;
+	a->cache_ttl = a->ttl < chain_ttl ? a->ttl : chain_ttl;
 	return;
 bad:
 	answer_free(a, type);
 	a->status = DNS_SERVFAIL;
+}
+
+/*
+ * RFC 2308 3 and 5: how long a negative answer (NXDOMAIN or NODATA) may be
+ * kept: the SOA of the authority section says min(its TTL, its MINIMUM);
+ * the CNAME links of the answer section bound it too. -1 when the packet
+ * has no usable SOA (or is malformed: then nothing is trusted from it).
+ */
+static int64_t
+negative_ttl(const unsigned char *p, size_t len)
+{
+	struct packet pk = { p, len };
+	unsigned char wire[DNS_MAX_NAME_LEN];
+	size_t off = 12;
+	struct rr rr;
+	uint32_t min = UINT32_MAX;
+	bool soa = false;
+
+	if (len < 12 || get16(p + 4) != 1)
+		return -1;
+	if (read_name(&pk, &off, wire) < 0 || off + 4 > len)
+		return -1;
+	off += 4;
+	unsigned ancount = get16(p + 6), nscount = get16(p + 8);
+	for (unsigned i = 0; i < ancount; i++) {
+		if (read_rr(&pk, &off, &rr) < 0)
+			return -1;
+		if (rr.ttl < min)
+			min = rr.ttl;
+	}
+	for (unsigned i = 0; i < nscount && !soa; i++) {
+		if (read_rr(&pk, &off, &rr) < 0)
+			return -1;
+		if (rr.type != T_SOA_ || rr.cls != C_IN_)
+			continue;
+		size_t t = rr.rdoff;
+		/* MNAME, RNAME, then SERIAL REFRESH RETRY EXPIRE MINIMUM */
+		if (read_name(&pk, &t, wire) < 0 || read_name(&pk, &t, wire) < 0 || t + 20 != rr.rdoff + rr.rdlen)
+			return -1;
+		uint32_t minimum = get32(p + t + 16);
+		if (rr.ttl < min)
+			min = rr.ttl;
+		if (minimum < min)
+			min = minimum;
+		soa = true;
+	}
+	return soa ? (int64_t)min : -1;
 }
 
 void
@@ -388,10 +451,20 @@ struct dns_query {
 	enum dns_type type;
 	char *name;
 	struct answer ans;
-	struct dns_query *next; /* done list */
+	struct dns_query *next; /* done list, or the askers of its flight */
 	bool done;		/* on the done list */
 	bool cancelled;
 	bool in_callback;
+};
+
+/* One query inside c-ares and everyone waiting for its answer. */
+struct dns_flight {
+	struct dns_flight *hnext; /* resolver's flight table */
+	struct dns_resolver *r;
+	uint64_t hash;
+	enum dns_type type;
+	char *key; /* lower-cased name */
+	struct dns_query *askers, *askers_tail;
 };
 
 struct dns_resolver {
@@ -404,6 +477,11 @@ struct dns_resolver {
 	unsigned pending;
 	bool delivering;
 	bool destroying;
+	struct dns_cache *cache; /* NULL: cache_size 0 */
+	uint32_t max_ttl;
+	struct dns_flight *flights[FLIGHT_BUCKETS];
+	uint64_t k0, k1; /* flight table hash key */
+	struct dns_stats stats;
 };
 
 static void
@@ -558,21 +636,148 @@ map_ares_status(int status)
 	}
 }
 
-static void
-query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+static uint64_t
+now_ms(void)
 {
-	struct dns_query *q = arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The cache and flight key of a name: ASCII lower case (DNS compares
+ * names without regard to ASCII case, RFC 4343). */
+static char *
+key_of(const char *name)
+{
+	char *k = xstrdup(name);
+	for (char *p = k; *p; p++)
+		*p = ascii_lower(*p);
+	return k;
+}
+
+/* How long an outcome is kept (see dns.h): seconds, 0 for not at all. */
+static uint32_t
+cache_lifetime(const struct dns_resolver *r, enum dns_status st, uint32_t ok_ttl, int64_t neg_ttl)
+{
+	uint32_t ttl;
+
+	switch (st) {
+	case DNS_OK:
+		/* RFC 2181 8: a TTL with the top bit set means zero */
+		ttl = ok_ttl > 0x7fffffffu ? 0 : ok_ttl;
+		break;
+	case DNS_NODATA:
+	case DNS_NXDOMAIN:
+		if (neg_ttl < 0)
+			ttl = DNS_NEG_TTL_DEFAULT;
+		else
+			ttl = neg_ttl > 0x7fffffff ? 0 : (uint32_t)neg_ttl;
+		if (ttl > DNS_NEG_TTL_MAX)
+			ttl = DNS_NEG_TTL_MAX;
+		break;
+	case DNS_SERVFAIL:
+	case DNS_TIMEOUT: ttl = DNS_FAIL_TTL; break;
+	default: return 0;
+	}
+	return ttl < r->max_ttl ? ttl : r->max_ttl;
+}
+
+static uint64_t
+flight_hash(const struct dns_resolver *r, const char *key, enum dns_type type)
+{
+	return hk_siphash24(r->k0, r->k1 ^ ((uint64_t)type + 1), (const uint8_t *)key, strlen(key));
+}
+
+static struct dns_flight *
+flight_find(struct dns_resolver *r, const char *key, enum dns_type type, uint64_t h)
+{
+	struct dns_flight *f = r->flights[h & (FLIGHT_BUCKETS - 1)];
+	while (f && !(f->hash == h && f->type == type && strcmp(f->key, key) == 0))
+		f = f->hnext;
+	return f;
+}
+
+static void
+flight_unlink(struct dns_flight *f)
+{
+	struct dns_flight **pp = &f->r->flights[f->hash & (FLIGHT_BUCKETS - 1)];
+	while (*pp && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = f->hnext;
+}
+
+static void
+flight_join(struct dns_flight *f, struct dns_query *q)
+{
+	q->next = NULL;
+	if (f->askers_tail)
+		f->askers_tail->next = q;
+	else
+		f->askers = q;
+	f->askers_tail = q;
+}
+
+/* c-ares is done with a flight: cache the outcome, hand it to each asker. */
+static void
+flight_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_flight *f = arg;
+	struct dns_resolver *r = f->r;
+	struct dns_query *q, *next;
+	struct answer first;
+	enum dns_status st;
 	(void)timeouts;
 
-	if (q->cancelled || status == ARES_EDESTRUCTION || q->r->destroying) {
-		query_free(q);
-		return;
+	flight_unlink(f);
+	if (status == ARES_EDESTRUCTION || r->destroying) {
+		for (q = f->askers; q; q = next) {
+			next = q->next;
+			query_free(q);
+		}
+		goto out;
 	}
-	if (status == ARES_SUCCESS && abuf && alen > 0)
-		parse_answer(abuf, (size_t)alen, q->type, &q->ans);
-	else
-		q->ans.status = status == ARES_SUCCESS ? DNS_NODATA : map_ares_status(status);
-	enqueue_done(q->r, q);
+	memset(&first, 0, sizeof(first));
+	bool have_pkt = abuf && alen > 0;
+	if (status == ARES_SUCCESS && have_pkt) {
+		parse_answer(abuf, (size_t)alen, f->type, &first);
+		st = first.status;
+	} else {
+		st = status == ARES_SUCCESS ? DNS_NODATA : map_ares_status(status);
+	}
+	if (r->cache) {
+		int64_t neg = -1;
+		if ((st == DNS_NODATA || st == DNS_NXDOMAIN) && have_pkt)
+			neg = negative_ttl(abuf, (size_t)alen);
+		uint32_t ttl = cache_lifetime(r, st, first.cache_ttl, neg);
+		dns_cache_put(r->cache, f->key, f->type, st, st == DNS_OK ? abuf : NULL,
+			      st == DNS_OK ? (size_t)alen : 0, ttl, now_ms());
+	}
+	for (q = f->askers; q; q = next) {
+		next = q->next;
+		if (q->cancelled) {
+			query_free(q);
+			continue;
+		}
+		if (st == DNS_OK && first.status == DNS_OK) {
+			q->ans = first; /* the first live asker takes the parsed answer */
+			first.status = DNS_NODATA;
+			first.count = 0;
+			first.addrs = NULL;
+			first.mx = NULL;
+			first.txt = NULL;
+			first.names = NULL;
+		} else if (st == DNS_OK) {
+			parse_answer(abuf, (size_t)alen, f->type, &q->ans);
+		} else {
+			q->ans.status = st;
+		}
+		enqueue_done(r, q);
+	}
+	answer_free(&first, f->type);
+out:
+	free(f->key);
+	free(f);
 }
 
 /* Checks the name as ares_create_query will encode it (a backslash
@@ -613,6 +818,7 @@ dns_query(struct dns_resolver *r, const char *name, enum dns_type type, dns_cb c
 	q->type = type;
 	q->name = xstrdup(name);
 	r->pending++;
+	r->stats.asked++;
 
 	/* a single trailing dot is allowed and ignored */
 	size_t n = strlen(q->name);
@@ -623,9 +829,42 @@ dns_query(struct dns_resolver *r, const char *name, enum dns_type type, dns_cb c
 		enqueue_done(r, q);
 		return q;
 	}
+	char *key = key_of(q->name);
+	struct dns_cache_hit hit;
+	if (r->cache && dns_cache_get(r->cache, key, type, now_ms(), &hit)) {
+		r->stats.cache_hits++;
+		if (hit.status == DNS_OK) {
+			parse_answer(hit.pkt, hit.len, type, &q->ans);
+			if (q->ans.status == DNS_OK && hit.ttl_left < q->ans.ttl)
+				q->ans.ttl = hit.ttl_left;
+		} else {
+			q->ans.status = hit.status;
+		}
+		free(key);
+		enqueue_done(r, q);
+		return q;
+	}
+	uint64_t h = flight_hash(r, key, type);
+	struct dns_flight *f = flight_find(r, key, type, h);
+	if (f) {
+		r->stats.joined++;
+		free(key);
+		flight_join(f, q);
+		return q;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->r = r;
+	f->hash = h;
+	f->type = type;
+	f->key = key;
+	f->hnext = r->flights[h & (FLIGHT_BUCKETS - 1)];
+	r->flights[h & (FLIGHT_BUCKETS - 1)] = f;
+	flight_join(f, q);
+	r->stats.sent++;
 	static const int rrtype[] = { [DNS_T_A] = T_A_,	    [DNS_T_AAAA] = T_AAAA_, [DNS_T_MX] = T_MX_,
 				      [DNS_T_TXT] = T_TXT_, [DNS_T_PTR] = T_PTR_ };
-	ares_query(r->channel, q->name, C_IN_, rrtype[type], query_done, q);
+	/* may call flight_done at once (local errors): f is not touched after */
+	ares_query(r->channel, q->name, C_IN_, rrtype[type], flight_done, f);
 	rearm_timer(r);
 	return q;
 }
@@ -643,7 +882,8 @@ dns_cancel(struct dns_query **qp)
 	q->cancelled = true;
 	q->cb = NULL;
 	q->r->pending--;
-	/* on the done list: deliver_cb frees it; inside c-ares: query_done does */
+	/* on the done list: deliver_cb frees it; in a flight: flight_done does,
+	 * and the flight goes on for its other askers (and the cache) */
 }
 
 unsigned
@@ -656,6 +896,14 @@ struct event_base *
 dns_base(const struct dns_resolver *r)
 {
 	return r->base;
+}
+
+void
+dns_get_stats(const struct dns_resolver *r, struct dns_stats *out)
+{
+	*out = r->stats;
+	out->cache_entries = r->cache ? dns_cache_count(r->cache) : 0;
+	out->cache_evictions = r->cache ? dns_cache_evictions(r->cache) : 0;
 }
 
 struct dns_resolver *
@@ -681,6 +929,10 @@ dns_resolver_new(struct event_base *base, const struct dns_config *cfg, const ch
 	opts.sock_state_cb_data = r;
 	opts.timeout = cfg->timeout_ms > 0 ? cfg->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
 	opts.tries = cfg->tries > 0 ? cfg->tries : DNS_DEFAULT_TRIES;
+	if (opts.timeout > DNS_MAX_TIMEOUT_MS)
+		opts.timeout = DNS_MAX_TIMEOUT_MS;
+	if (opts.tries > DNS_MAX_TRIES)
+		opts.tries = DNS_MAX_TRIES;
 	/* no search list (we only ask FQDNs); keep SERVFAIL failover */
 	opts.flags = ARES_FLAG_NOSEARCH;
 	int rc = ares_init_options(&r->channel, &opts, optmask);
@@ -704,6 +956,15 @@ dns_resolver_new(struct event_base *base, const struct dns_config *cfg, const ch
 			event_free(r->deliver_ev);
 		goto fail;
 	}
+	if (cfg->cache_size > 0)
+		r->cache = dns_cache_new(cfg->cache_size, 0);
+	r->max_ttl = cfg->cache_max_ttl > 0 ? cfg->cache_max_ttl : DNS_CACHE_DEFAULT_MAX_TTL;
+	uint8_t k[16];
+	if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k))
+		for (size_t i = 0; i < sizeof(k); i++)
+			k[i] = (uint8_t)rand();
+	memcpy(&r->k0, k, 8);
+	memcpy(&r->k1, k + 8, 8);
 	return r;
 fail:
 	free(r);
@@ -726,7 +987,7 @@ dns_resolver_free(struct dns_resolver **rp)
 	}
 	*rp = NULL;
 	r->destroying = true;
-	ares_destroy(r->channel); /* query_done frees the queries still inside */
+	ares_destroy(r->channel); /* flight_done frees the flights still inside */
 	while (r->done_head) {
 		struct dns_query *q = r->done_head;
 		r->done_head = q->next;
@@ -739,6 +1000,7 @@ dns_resolver_free(struct dns_resolver **rp)
 	}
 	event_free(r->timer);
 	event_free(r->deliver_ev);
+	dns_cache_free(&r->cache);
 	free(r);
 	ares_library_cleanup();
 }

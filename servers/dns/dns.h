@@ -1,7 +1,8 @@
 /*
  * dns.h - asynchronous DNS lookups (A, AAAA, MX, TXT, PTR) on a libevent
- * loop, for the SMTP server's SPF checks (servers/spf/) and, later, the
- * outbound queue's MX lookups.
+ * loop, for the SMTP server's SPF checks (servers/spf/) and the outbound
+ * queue's MX and address lookups. `hikyaku serve` makes one resolver and
+ * hands it to both, so they share its cache.
  *
  * Place in the pipeline: a session (or spf.c on its behalf) asks
  * dns_query(); c-ares sends the query and its sockets and timers run on
@@ -14,8 +15,33 @@
  * without a lock), e.g. all at startup.
  *
  * Timeouts: c-ares waits timeout_ms for the first try and doubles the
- * wait for each further round over the servers; with one server and the
- * defaults (2000 ms, 2 tries) a dead server costs 6 s.
+ * wait for each further round over the servers. The defaults (400 ms,
+ * 3 tries) make one lost UDP packet cost 400 ms instead of c-ares' own
+ * 2 s to 5 s; a dead server (one configured) costs 0.4+0.8+1.6 = 2.8 s,
+ * with two servers 0.4+0.4+0.8 = 1.6 s. 400 ms is far above the answer
+ * time of a working resolver nearby (cache hit: under 1 ms, a full
+ * recursion: typically 20-300 ms); a retry that overlaps a slow recursion
+ * is harmless, the resolver answers both. Servers are asked in
+ * resolv.conf order (no ARES_OPT_ROTATE: the first one is usually the
+ * local, preferred one; c-ares moves on to the next by itself on a
+ * timeout, and "options rotate" in resolv.conf still works).
+ *
+ * Cache (dns_cache.c, when cache_size > 0): every outcome is kept for a
+ * lifetime decided here (dns.c: cache_lifetime, see doc/performance.md):
+ *   - DNS_OK: the smallest TTL of the records used (the CNAME links
+ *     followed and the records kept), capped at cache_max_ttl;
+ *   - DNS_NXDOMAIN, DNS_NODATA (RFC 2308): min(TTL, MINIMUM) of the SOA in
+ *     the authority section, DNS_NEG_TTL_DEFAULT without one; capped at
+ *     DNS_NEG_TTL_MAX and cache_max_ttl;
+ *   - DNS_SERVFAIL, DNS_TIMEOUT: DNS_FAIL_TTL (RFC 9520: at least 1 s), so
+ *     a burst of sessions does not queue up behind a dead server one by
+ *     one, yet a passing failure costs only the messages of 2 seconds;
+ *   - DNS_BADNAME, DNS_ERROR: never (local, not an answer).
+ * A hit is delivered like an answer (from the loop, never inside
+ * dns_query), with `ttl` the seconds left. Identical queries (same name,
+ * ASCII case aside, and type) asked while one is in flight join it: one
+ * packet, every asker gets the answer; cancelling one asker leaves the
+ * others alone. Joining works with or without the cache.
  *
  * Ownership and lifetime:
  *   - dns_query() returns a handle that stays valid until the callback has
@@ -61,8 +87,15 @@
 #define DNS_MAX_LABEL_LEN 63	 /* RFC 1035 2.3.4 */
 #define DNS_MAX_RECORDS 512	 /* records kept per answer */
 #define DNS_MAX_CNAME_CHAIN 16	 /* CNAME links followed inside one answer */
-#define DNS_DEFAULT_TIMEOUT_MS 2000
-#define DNS_DEFAULT_TRIES 2
+#define DNS_DEFAULT_TIMEOUT_MS 400
+#define DNS_DEFAULT_TRIES 3
+#define DNS_MAX_TIMEOUT_MS 30000
+#define DNS_MAX_TRIES 10
+#define DNS_CACHE_DEFAULT_SIZE 10000	 /* entries (config dns_cache_size) */
+#define DNS_CACHE_DEFAULT_MAX_TTL 3600	 /* seconds (config dns_cache_max_ttl) */
+#define DNS_NEG_TTL_DEFAULT 30		 /* NXDOMAIN/NODATA without an SOA */
+#define DNS_NEG_TTL_MAX 900		 /* RFC 2308 5: 1-3 hours is usual; we are shorter */
+#define DNS_FAIL_TTL 2			 /* SERVFAIL, timeout */
 
 struct event_base;
 struct dns_resolver;
@@ -131,6 +164,19 @@ struct dns_config {
 	const char *servers;
 	int timeout_ms; /* first try; 0: DNS_DEFAULT_TIMEOUT_MS */
 	int tries;	/* rounds over the servers; 0: DNS_DEFAULT_TRIES */
+	unsigned cache_size;	 /* entries kept; 0: no cache (joining still works) */
+	unsigned cache_max_ttl;	 /* seconds; 0: DNS_CACHE_DEFAULT_MAX_TTL */
+};
+
+/* Counters since dns_resolver_new. asked = cache_hits + joined + sent +
+ * refused early (DNS_BADNAME). */
+struct dns_stats {
+	uint64_t asked;	     /* dns_query calls */
+	uint64_t cache_hits; /* answered from the cache */
+	uint64_t joined;     /* joined an identical query in flight */
+	uint64_t sent;	     /* handed to c-ares (one or more packets each) */
+	unsigned cache_entries;
+	uint64_t cache_evictions;
 };
 
 typedef void (*dns_cb)(const struct dns_result *res, void *arg);
@@ -153,6 +199,7 @@ void dns_cancel(struct dns_query **q);
 unsigned dns_pending(const struct dns_resolver *r);
 /* The loop the resolver runs on. */
 struct event_base *dns_base(const struct dns_resolver *r);
+void dns_get_stats(const struct dns_resolver *r, struct dns_stats *out);
 
 /* The reverse-lookup name of an address: "4.3.2.1.in-addr.arpa" or 32
  * nibbles + ".ip6.arpa" (lower case). `out` needs DNS_PTR_NAME_SIZE bytes.

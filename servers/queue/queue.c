@@ -762,7 +762,8 @@ job_start(struct queue *q, const char *name, bool deferred)
 /* --- lifecycle ----------------------------------------------------------------------- */
 
 struct queue *
-queue_new(struct event_base *base, const struct hk_config *cfg, struct worker_pool *wp, struct hk_buf *err)
+queue_new(struct event_base *base, const struct hk_config *cfg, struct worker_pool *wp, struct dns_resolver *dns,
+    struct hk_buf *err)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 	q->base = base;
@@ -789,11 +790,9 @@ queue_new(struct event_base *base, const struct hk_config *cfg, struct worker_po
 		log_error("queue", "%s: %s; forwards keep their sender (no SRS)", kp, strerror(errno));
 	free(keys);
 	free(kp);
-	struct dns_config dc = { .servers = cfg->dns_server };
-	const char *why = NULL;
-	q->dns = dns_resolver_new(base, &dc, &why);
+	q->dns = dns; /* borrowed: serve.c's, shared with SPF */
 	if (q->dns == NULL)
-		log_warnx("queue", "no resolver (%s): only the transport route works", why ? why : "?");
+		log_warnx("queue", "no resolver: only the transport route works");
 	q->tls = SSL_CTX_new(TLS_client_method());
 	if (q->tls) {
 		SSL_CTX_set_min_proto_version(q->tls, TLS1_2_VERSION);
@@ -819,7 +818,6 @@ queue_free(struct queue **qp)
 		job_free(q->active);
 	if (q->timer)
 		event_free(q->timer);
-	dns_resolver_free(&q->dns);
 	if (q->tls)
 		SSL_CTX_free(q->tls);
 	OPENSSL_cleanse(q->srs_key, sizeof(q->srs_key));

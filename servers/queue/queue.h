@@ -20,6 +20,9 @@
  *
  * Lifetime: create after the worker pool; free after worker_pool_free()
  * (its pending jobs call back into the queue) and before the event base.
+ * The resolver is the server's (serve.c), shared with SPF so both use one
+ * cache: the queue only borrows it (NULL: only the transport route works)
+ * and must be freed before it.
  */
 #ifndef HK_QUEUE_H
 #define HK_QUEUE_H
@@ -32,9 +35,11 @@
 
 struct event_base;
 struct worker_pool;
+struct dns_resolver;
 struct queue;
 
-struct queue *queue_new(struct event_base *base, const struct hk_config *cfg, struct worker_pool *wp, struct hk_buf *err);
+struct queue *queue_new(struct event_base *base, const struct hk_config *cfg, struct worker_pool *wp,
+    struct dns_resolver *dns, struct hk_buf *err);
 void queue_free(struct queue **q);
 /* Scan soon (after a local commit queued something). */
 void queue_poke(struct queue *q);

@@ -62,7 +62,7 @@ struct mailsys {
 	const struct hk_config *cfg;
 	struct rulecache *rules;
 	struct hk_store_committer *committer;
-	struct dns_resolver *dns;
+	struct dns_resolver *dns; /* borrowed from serve.c */
 	struct spf_ctx *spf;
 	char *acct_path, *key_path, *global_rules, *queue_dir, *replylog;
 	pthread_key_t acct_key;
@@ -1246,7 +1246,7 @@ mailsys_hooks(void)
 }
 
 struct mailsys *
-mailsys_new(struct smtp_server *srv, struct hk_buf *err)
+mailsys_new(struct smtp_server *srv, struct dns_resolver *dns, struct hk_buf *err)
 {
 	struct mailsys *m = xcalloc(1, sizeof(*m));
 	m->srv = srv;
@@ -1280,11 +1280,9 @@ mailsys_new(struct smtp_server *srv, struct hk_buf *err)
 	afc.ip_block_after = m->cfg->auth_block_after;
 	m->af = hk_authfail_new(&afc);
 	m->committer = hk_store_committer_new(HK_STORE_SYNC_SYNCFS, 1);
-	struct dns_config dc = { .servers = m->cfg->dns_server };
-	const char *why = NULL;
-	m->dns = dns_resolver_new(srv->base, &dc, &why);
+	m->dns = dns; /* borrowed: serve.c's, shared with the queue */
 	if (m->dns == NULL)
-		log_warnx("dns", "no resolver (%s): SPF results will be 'none'", why ? why : "?");
+		log_warnx("dns", "no resolver: SPF results will be 'none'");
 	else
 		m->spf = spf_ctx_new(m->dns, &(struct spf_config){ .receiver = m->cfg->hostname });
 	(void)err;
@@ -1300,7 +1298,6 @@ mailsys_free(struct mailsys **mp)
 	if (m == NULL)
 		return;
 	spf_ctx_free(&m->spf);
-	dns_resolver_free(&m->dns);
 	hk_store_committer_free(&m->committer);
 	rulecache_free(&m->rules);
 	hk_authfail_free(&m->af);

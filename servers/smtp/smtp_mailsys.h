@@ -15,8 +15,11 @@
 
 struct mailsys;
 
-/* NULL with a message in err when the state directory is unusable. */
-struct mailsys *mailsys_new(struct smtp_server *srv, struct hk_buf *err);
+struct dns_resolver;
+/* NULL with a message in err when the state directory is unusable. `dns`
+ * is borrowed (serve.c's resolver, shared with the queue so both use one
+ * cache; free the mailsys first); NULL: SPF results are 'none'. */
+struct mailsys *mailsys_new(struct smtp_server *srv, struct dns_resolver *dns, struct hk_buf *err);
 void mailsys_free(struct mailsys **m);
 const struct smtp_hooks *mailsys_hooks(void);
 struct queue;

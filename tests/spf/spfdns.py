@@ -38,7 +38,17 @@ Extensions for our own tests (never in the RFC suite):
   - "DELAY: ms": answer that name late (cancellation tests);
   - "TXTBIG: n": one TXT record of n bytes ("v=spf1 " + padding), to force
     a truncated UDP answer and the TCP retry;
-  - "AMANY: n": n A records 10.x.y.z (record count limits).
+  - "AMANY: n": n A records 10.x.y.z (record count limits);
+  - "TTL: n": the TTL of that name's records (default 60; cache tests);
+  - "DROP: n": the first n queries for the name get no answer (a lost
+    packet: the client's retry gets the answer);
+  - "SOA: [ttl, minimum]": the name is a zone apex: NXDOMAIN and NODATA
+    answers for it and for names below it carry its SOA record (with that
+    TTL and MINIMUM) in the authority section, as RFC 2308 servers do;
+  - query counting: every query a scenario receives (UDP or TCP) is
+    counted per name; a TXT query for "NAME._count" answers the count for
+    NAME as one decimal string, "_count" the scenario's total. These
+    control queries are not counted themselves and have TTL 0.
 Strings are turned into bytes with latin-1 when possible, so "\\xEF" in the
 YAML is the byte 0xEF, else UTF-8.
 UDP answers over 512 bytes are truncated (TC bit, no records), like a
@@ -55,8 +65,8 @@ import sys
 import time
 
 import yaml
-from dnslib import (AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSLabel,
-                    DNSRecord)
+from dnslib import (AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, SOA, TXT, A,
+                    DNSLabel, DNSRecord)
 
 UDP_LIMIT = 512
 TTL = 60
@@ -125,6 +135,9 @@ def load_zone(zonedata):
     ('TIMEOUT', 'SERVFAIL', 'REFUSED') or a (type, value) tuple."""
     zone = {}
     delays = {}
+    ttls = {}
+    soas = {}
+    drops = {}
     for name, entries in (zonedata or {}).items():
         out = []
         generated = []
@@ -137,6 +150,15 @@ def load_zone(zonedata):
                 t = t.upper()
                 if t == 'DELAY':
                     delays[name_key(name)] = float(v) / 1000.0
+                    continue
+                if t == 'TTL':
+                    ttls[name_key(name)] = int(v)
+                    continue
+                if t == 'DROP':
+                    drops[name_key(name)] = int(v)
+                    continue
+                if t == 'SOA':
+                    soas[name_key(name)] = (int(v[0]), int(v[1]))
                     continue
                 if t == 'AMANY':
                     for k in range(int(v)):
@@ -163,10 +185,10 @@ def load_zone(zonedata):
     for n in names:
         for i in range(1, len(n)):
             parents.add(n[i:])
-    return zone, parents - names, delays
+    return zone, parents - names, delays, ttls, soas, drops
 
 
-def make_rr(owner, t, v):
+def make_rr(owner, t, v, ttl=TTL):
     if t == 'A':
         rd, qt = A(str(v)), QTYPE.A
     elif t == 'AAAA':
@@ -181,7 +203,7 @@ def make_rr(owner, t, v):
         rd, qt = TXT(txt_strings(v) if v != [] else []), getattr(QTYPE, t)
     else:
         raise ValueError('unknown record type %r' % t)
-    return RR(rname=owner, rtype=qt, rclass=1, ttl=TTL, rdata=rd)
+    return RR(rname=owner, rtype=qt, rclass=1, ttl=ttl, rdata=rd)
 
 
 class Scenario:
@@ -189,7 +211,31 @@ class Scenario:
         self.file = file
         self.index = index
         self.doc = doc
-        self.zone, self.ents, self.delays = load_zone(doc.get('zonedata'))
+        self.zone, self.ents, self.delays, self.ttls, self.soas, self.drops = \
+            load_zone(doc.get('zonedata'))
+        self.counts = {}  # name key -> queries received
+        self.total = 0
+
+    def soa_for(self, key):
+        """The SOA record of the closest enclosing apex of `key`, or None."""
+        for i in range(len(key)):
+            apex = key[i:]
+            if apex in self.soas:
+                ttl, minimum = self.soas[apex]
+                owner = DNSLabel(list(apex))
+                return RR(rname=owner, rtype=QTYPE.SOA, rclass=1, ttl=ttl,
+                          rdata=SOA(DNSLabel([b'ns'] + list(apex)),
+                                    DNSLabel([b'hostmaster'] + list(apex)),
+                                    (1, 3600, 600, 86400, minimum)))
+        return None
+
+    def control(self, key):
+        """Answer of a "NAME._count" / "_count" query, or None."""
+        if not key or key[-1] != b'_count':
+            return None
+        if len(key) == 1:
+            return self.total
+        return self.counts.get(key[:-1], 0)
 
     def resolve(self, qlabel, qtype):
         """-> (rcode, [RR]) or None for no answer at all."""
@@ -220,11 +266,11 @@ class Scenario:
                     cname = v
                     break
                 if t == qname:
-                    rrs.append(make_rr(owner, t, v))
+                    rrs.append(make_rr(owner, t, v, self.ttls.get(key, TTL)))
                     found = True
             if cname is None:
                 return RCODE.NOERROR, rrs
-            rrs.append(make_rr(owner, 'CNAME', cname))
+            rrs.append(make_rr(owner, 'CNAME', cname, self.ttls.get(key, TTL)))
             key = name_key(cname)
             if key in seen:
                 return RCODE.SERVFAIL, []
@@ -248,6 +294,17 @@ class Scenario:
         if not req.questions:
             return None
         q = req.q
+        key = name_key(q.qname)
+        n = self.control(key)
+        if n is not None:
+            reply = req.reply()
+            reply.add_answer(RR(rname=q.qname, rtype=QTYPE.TXT, rclass=1, ttl=0,
+                                rdata=TXT([str(n).encode()])))
+            return 0.0, reply.pack()
+        self.total += 1
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.counts[key] <= self.drops.get(key, 0):
+            return None
         res = self.resolve(q.qname, q.qtype)
         if res is None:
             return None
@@ -256,6 +313,11 @@ class Scenario:
         reply.header.rcode = rcode
         for rr in rrs:
             reply.add_answer(rr)
+        if rcode == RCODE.NXDOMAIN or (rcode == RCODE.NOERROR and
+                                       not any(rr.rtype == q.qtype for rr in rrs)):
+            soa = self.soa_for(key)
+            if soa is not None:
+                reply.add_auth(soa)
         pkt = reply.pack()
         if udp and len(pkt) > UDP_LIMIT:
             reply.rr = []

@@ -6,7 +6,11 @@
  * loops, truncated UDP answers retried over TCP, the DNS_MAX_RECORDS
  * limit, odd names, cancellation (pending, already answered, from a
  * callback) and freeing a resolver with queries pending; plus hostile
- * packets fed straight to the parser.
+ * packets fed straight to the parser. The cache and query joining
+ * (dns_cache.c): hits, TTL expiry, negative caching with the SOA minimum,
+ * failures, the LRU bound, identical queries joined and cancelled one by
+ * one; the server's own query counter ("NAME._count", see spfdns.py)
+ * shows what went on the wire.
  *
  * Run from the repository root. Needs /usr/bin/python3 with
  * python3-dnslib and python3-yaml (scripts/install-deps.sh test).
@@ -24,6 +28,7 @@
 #include <cmocka.h>
 
 #include "dns/dns.h"
+#include "dns/dns_cache.h"
 #include "../spf/spfdns.h"
 
 #define ZONE "tests/spf/dns-unit.yml"
@@ -130,7 +135,7 @@ run_for(struct event_base *base, int ms)
 static struct dns_resolver *
 resolver(struct event_base *base, int timeout_ms, int tries)
 {
-	struct dns_config cfg = { server_addr, timeout_ms, tries };
+	struct dns_config cfg = { .servers = server_addr, .timeout_ms = timeout_ms, .tries = tries };
 	const char *why = NULL;
 	struct dns_resolver *r = dns_resolver_new(base, &cfg, &why);
 	if (!r)
@@ -344,6 +349,28 @@ test_dns_timeout(void **state)
 	assert_int_equal(g.status, DNS_OK);
 }
 
+/* The default timeouts: the first packet of lost.test is dropped, the
+ * retry after DNS_DEFAULT_TIMEOUT_MS is answered: well under a second. */
+static void
+test_dns_lost_packet_default_timeouts(void **state)
+{
+	struct fixture *f = *state;
+	struct got g;
+	struct timespec t0;
+	struct dns_config cfg = { .servers = server_addr };
+
+	dns_resolver_free(&f->r);
+	f->r = dns_resolver_new(f->base, &cfg, NULL);
+	assert_non_null(f->r);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ask(f, "lost.test", DNS_T_A, &g);
+	long ms = spfdns_ms_since(&t0);
+	assert_int_equal(g.status, DNS_OK);
+	assert_v4(&g.addrs[0], "192.0.2.36");
+	assert_true(ms >= DNS_DEFAULT_TIMEOUT_MS - 50);
+	assert_true(ms < 1000);
+}
+
 static void
 test_dns_cname_chain(void **state)
 {
@@ -545,7 +572,7 @@ static void
 test_dns_bad_config(void **state)
 {
 	struct fixture *f = *state;
-	struct dns_config cfg = { "not an address:x", 100, 1 };
+	struct dns_config cfg = { .servers = "not an address:x", .timeout_ms = 100, .tries = 1 };
 	const char *why = NULL;
 	assert_null(dns_resolver_new(f->base, &cfg, &why));
 	assert_non_null(why);
@@ -562,6 +589,410 @@ test_dns_bad_config(void **state)
 	run_until(f->base, &g.done);
 	assert_true(g.status == DNS_SERVFAIL || g.status == DNS_TIMEOUT);
 	dns_resolver_free(&r);
+}
+
+/* --- cache and joined queries --------------------------------------------------- */
+
+static struct dns_resolver *
+cached_resolver(struct event_base *base, unsigned size, unsigned max_ttl)
+{
+	struct dns_config cfg = {
+		.servers = server_addr, .timeout_ms = 2000, .tries = 1, .cache_size = size, .cache_max_ttl = max_ttl
+	};
+	struct dns_resolver *r = dns_resolver_new(base, &cfg, NULL);
+	assert_non_null(r);
+	return r;
+}
+
+/* Queries the test server received for `name` (any type), asked through
+ * an uncached resolver of its own. */
+static int
+server_count(struct event_base *base, const char *name)
+{
+	struct dns_resolver *r = resolver(base, 2000, 1);
+	char q[300];
+	struct got g = { 0 };
+	snprintf(q, sizeof(q), "%s._count", name);
+	dns_query(r, q, DNS_T_TXT, got_cb, &g);
+	run_until(base, &g.done);
+	assert_int_equal(g.status, DNS_OK);
+	assert_int_equal(g.count, 1);
+	int n = atoi(g.txt[0]);
+	got_free(&g);
+	dns_resolver_free(&r);
+	return n;
+}
+
+static void
+ask_on(struct event_base *base, struct dns_resolver *r, const char *name, enum dns_type t, struct got *g)
+{
+	memset(g, 0, sizeof(*g));
+	dns_query(r, name, t, got_cb, g);
+	assert_false(g->done); /* never inside dns_query, not even a cache hit */
+	run_until(base, &g->done);
+	assert_int_equal(g->calls, 1);
+}
+
+static void
+test_dns_cache_hit(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_resolver *r = cached_resolver(f->base, 100, 0);
+	struct got g;
+	struct dns_stats st;
+
+	ask_on(f->base, r, "cached.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_OK);
+	assert_v4(&g.addrs[0], "192.0.2.30");
+	assert_int_equal(server_count(f->base, "cached.test"), 1);
+	/* again, in another case and with the trailing dot: the cache */
+	ask_on(f->base, r, "cached.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_OK);
+	assert_int_equal(g.count, 1);
+	assert_v4(&g.addrs[0], "192.0.2.30");
+	ask_on(f->base, r, "CACHED.Test.", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_OK);
+	assert_int_equal(server_count(f->base, "cached.test"), 1);
+	/* another type of the same name is another entry */
+	ask_on(f->base, r, "cached.test", DNS_T_MX, &g);
+	assert_int_equal(g.status, DNS_OK);
+	assert_string_equal(g.names[0], "mx1.a.test");
+	ask_on(f->base, r, "cached.test", DNS_T_MX, &g);
+	assert_string_equal(g.names[0], "mx1.a.test");
+	assert_int_equal(server_count(f->base, "cached.test"), 2);
+	dns_get_stats(r, &st);
+	assert_int_equal(st.asked, 5);
+	assert_int_equal(st.cache_hits, 3);
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.cache_entries, 2);
+	/* a resolver without a cache asks every time */
+	ask(f, "cached.test", DNS_T_A, &g);
+	ask(f, "cached.test", DNS_T_A, &g);
+	assert_int_equal(server_count(f->base, "cached.test"), 4);
+	dns_resolver_free(&r);
+}
+
+struct ttl_got {
+	bool done;
+	uint32_t ttl;
+};
+
+static void
+ttl_cb(const struct dns_result *res, void *arg)
+{
+	struct ttl_got *t = arg;
+	t->done = true;
+	t->ttl = res->ttl;
+}
+
+static void
+test_dns_cache_ttl_expiry(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_resolver *r = cached_resolver(f->base, 100, 0);
+	struct got g;
+
+	/* TTL 1: kept for a second, then asked again */
+	ask_on(f->base, r, "short.test", DNS_T_A, &g);
+	ask_on(f->base, r, "short.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_OK);
+	assert_int_equal(server_count(f->base, "short.test"), 1);
+	run_for(f->base, 1100);
+	ask_on(f->base, r, "short.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_OK);
+	assert_int_equal(server_count(f->base, "short.test"), 2);
+	/* TTL 0: never kept */
+	ask_on(f->base, r, "zero.test", DNS_T_A, &g);
+	ask_on(f->base, r, "zero.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_OK);
+	assert_int_equal(server_count(f->base, "zero.test"), 2);
+	/* a hit reports the seconds left, never more than the record said */
+	struct ttl_got t = { 0 };
+	dns_query(r, "cached.test", DNS_T_AAAA, ttl_cb, &t); /* NODATA: not the point */
+	run_until(f->base, &t.done);
+	ask_on(f->base, r, "a.test", DNS_T_A, &g);
+	memset(&t, 0, sizeof(t));
+	dns_query(r, "a.test", DNS_T_A, ttl_cb, &t);
+	run_until(f->base, &t.done);
+	assert_true(t.ttl >= 59 && t.ttl <= 60);
+	dns_resolver_free(&r);
+
+	/* cache_max_ttl caps the record's 60 s */
+	r = cached_resolver(f->base, 100, 1);
+	int before = server_count(f->base, "mx1.a.test");
+	ask_on(f->base, r, "mx1.a.test", DNS_T_A, &g);
+	ask_on(f->base, r, "mx1.a.test", DNS_T_A, &g);
+	assert_int_equal(server_count(f->base, "mx1.a.test"), before + 1);
+	run_for(f->base, 1100);
+	ask_on(f->base, r, "mx1.a.test", DNS_T_A, &g);
+	assert_int_equal(server_count(f->base, "mx1.a.test"), before + 2);
+	dns_resolver_free(&r);
+}
+
+static void
+test_dns_cache_negative_soa(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_resolver *r = cached_resolver(f->base, 100, 0);
+	struct got g;
+
+	/* neg.test's SOA: TTL 300, MINIMUM 1: NXDOMAIN and NODATA kept 1 s */
+	ask_on(f->base, r, "gone.neg.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	ask_on(f->base, r, "neg.test", DNS_T_AAAA, &g);
+	assert_int_equal(g.status, DNS_NODATA);
+	ask_on(f->base, r, "gone.neg.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	ask_on(f->base, r, "neg.test", DNS_T_AAAA, &g);
+	assert_int_equal(g.status, DNS_NODATA);
+	assert_int_equal(server_count(f->base, "gone.neg.test"), 1);
+	assert_int_equal(server_count(f->base, "neg.test"), 1);
+	/* no SOA in the answer: DNS_NEG_TTL_DEFAULT (30 s) */
+	ask_on(f->base, r, "nosoa.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	run_for(f->base, 1100);
+	ask_on(f->base, r, "gone.neg.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	ask_on(f->base, r, "neg.test", DNS_T_AAAA, &g);
+	assert_int_equal(g.status, DNS_NODATA);
+	ask_on(f->base, r, "nosoa.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	assert_int_equal(server_count(f->base, "gone.neg.test"), 2);
+	assert_int_equal(server_count(f->base, "neg.test"), 2);
+	assert_int_equal(server_count(f->base, "nosoa.test"), 1);
+	/* the name exists: its A record is an answer of its own */
+	ask_on(f->base, r, "neg.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_OK);
+	dns_resolver_free(&r);
+
+	/* an SOA of a day is capped (here by cache_max_ttl 1) */
+	r = cached_resolver(f->base, 100, 1);
+	ask_on(f->base, r, "x.negcap.test", DNS_T_A, &g);
+	ask_on(f->base, r, "x.negcap.test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	assert_int_equal(server_count(f->base, "x.negcap.test"), 1);
+	run_for(f->base, 1100);
+	ask_on(f->base, r, "x.negcap.test", DNS_T_A, &g);
+	assert_int_equal(server_count(f->base, "x.negcap.test"), 2);
+	dns_resolver_free(&r);
+}
+
+static void
+test_dns_cache_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_resolver *r = cached_resolver(f->base, 100, 0);
+	struct got g;
+
+	/* SERVFAIL is kept DNS_FAIL_TTL (2 s): a burst asks once */
+	ask_on(f->base, r, "failing.test", DNS_T_TXT, &g);
+	assert_int_equal(g.status, DNS_SERVFAIL);
+	int first = server_count(f->base, "failing.test");
+	assert_true(first >= 1);
+	ask_on(f->base, r, "failing.test", DNS_T_TXT, &g);
+	assert_int_equal(g.status, DNS_SERVFAIL);
+	assert_int_equal(server_count(f->base, "failing.test"), first);
+	run_for(f->base, DNS_FAIL_TTL * 1000 + 100);
+	ask_on(f->base, r, "failing.test", DNS_T_TXT, &g);
+	assert_int_equal(g.status, DNS_SERVFAIL);
+	assert_int_equal(server_count(f->base, "failing.test"), 2 * first);
+	/* bad names are no answer: never cached, never sent */
+	ask_on(f->base, r, "a..test", DNS_T_A, &g);
+	assert_int_equal(g.status, DNS_BADNAME);
+	struct dns_stats st;
+	dns_get_stats(r, &st);
+	assert_int_equal(st.cache_entries, 1);
+	dns_resolver_free(&r);
+}
+
+static void
+test_dns_cache_lru_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_resolver *r = cached_resolver(f->base, 3, 0);
+	struct got g;
+	struct dns_stats st;
+	const char *n[4] = { "lru1.test", "lru2.test", "lru3.test", "lru4.test" };
+
+	for (int i = 0; i < 3; i++)
+		ask_on(f->base, r, n[i], DNS_T_A, &g);
+	ask_on(f->base, r, n[0], DNS_T_A, &g); /* lru1 is now the most recent */
+	ask_on(f->base, r, n[3], DNS_T_A, &g); /* evicts lru2, the least recent */
+	dns_get_stats(r, &st);
+	assert_int_equal(st.cache_entries, 3);
+	assert_int_equal(st.cache_evictions, 1);
+	ask_on(f->base, r, n[0], DNS_T_A, &g);
+	ask_on(f->base, r, n[2], DNS_T_A, &g);
+	ask_on(f->base, r, n[3], DNS_T_A, &g);
+	assert_int_equal(server_count(f->base, n[0]), 1);
+	assert_int_equal(server_count(f->base, n[2]), 1);
+	assert_int_equal(server_count(f->base, n[3]), 1);
+	ask_on(f->base, r, n[1], DNS_T_A, &g); /* gone: asked again */
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	assert_int_equal(server_count(f->base, n[1]), 2);
+	dns_get_stats(r, &st);
+	assert_int_equal(st.cache_entries, 3);
+	assert_int_equal(st.cache_evictions, 2);
+	dns_resolver_free(&r);
+}
+
+/* The table alone, on a clock of our own: expiry to the millisecond,
+ * both bounds, replacement, TTL 0. */
+static void
+test_dns_cache_table(void **state)
+{
+	(void)state;
+	struct dns_cache *c = dns_cache_new(4, 0);
+	struct dns_cache_hit hit;
+	const unsigned char pkt[] = { 1, 2, 3, 4, 5 };
+
+	dns_cache_put(c, "a.test", DNS_T_A, DNS_OK, pkt, sizeof(pkt), 10, 1000);
+	assert_true(dns_cache_get(c, "a.test", DNS_T_A, 10999, &hit));
+	assert_int_equal(hit.status, DNS_OK);
+	assert_int_equal(hit.len, sizeof(pkt));
+	assert_memory_equal(hit.pkt, pkt, sizeof(pkt));
+	assert_int_equal(hit.ttl_left, 1);
+	assert_false(dns_cache_get(c, "a.test", DNS_T_MX, 2000, &hit));
+	assert_false(dns_cache_get(c, "a.test", DNS_T_A, 11000, &hit)); /* expired, dropped */
+	assert_int_equal(dns_cache_count(c), 0);
+	assert_int_equal(dns_cache_bytes(c), 0);
+
+	/* replacement keeps one entry; TTL 0 removes it */
+	dns_cache_put(c, "b.test", DNS_T_TXT, DNS_NXDOMAIN, NULL, 0, 5, 0);
+	dns_cache_put(c, "b.test", DNS_T_TXT, DNS_NODATA, NULL, 0, 5, 0);
+	assert_int_equal(dns_cache_count(c), 1);
+	assert_true(dns_cache_get(c, "b.test", DNS_T_TXT, 1, &hit));
+	assert_int_equal(hit.status, DNS_NODATA);
+	assert_null(hit.pkt);
+	dns_cache_put(c, "b.test", DNS_T_TXT, DNS_OK, pkt, sizeof(pkt), 0, 0);
+	assert_int_equal(dns_cache_count(c), 0);
+
+	/* an answer over DNS_CACHE_MAX_PACKET is not kept */
+	unsigned char *big = calloc(1, DNS_CACHE_MAX_PACKET + 1);
+	dns_cache_put(c, "big.test", DNS_T_TXT, DNS_OK, big, DNS_CACHE_MAX_PACKET + 1, 60, 0);
+	assert_int_equal(dns_cache_count(c), 0);
+	dns_cache_put(c, "big.test", DNS_T_TXT, DNS_OK, big, DNS_CACHE_MAX_PACKET, 60, 0);
+	assert_int_equal(dns_cache_count(c), 1);
+	free(big);
+
+	/* entry bound: the least recently used goes */
+	char name[32];
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		dns_cache_put(c, name, DNS_T_A, DNS_OK, pkt, sizeof(pkt), 60, 0);
+	}
+	assert_int_equal(dns_cache_count(c), 4);
+	assert_int_equal(dns_cache_evictions(c), 7);
+	assert_false(dns_cache_get(c, "n5.test", DNS_T_A, 0, &hit));
+	assert_true(dns_cache_get(c, "n6.test", DNS_T_A, 0, &hit));
+	dns_cache_free(&c);
+	assert_null(c);
+
+	/* byte bound: room for about three entries of 1000 bytes */
+	unsigned char kb[1000] = { 0 };
+	c = dns_cache_new(100, 3500);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "k%d.test", i);
+		dns_cache_put(c, name, DNS_T_TXT, DNS_OK, kb, sizeof(kb), 60, 0);
+		assert_true(dns_cache_bytes(c) <= 3500);
+	}
+	assert_true(dns_cache_count(c) >= 2 && dns_cache_count(c) <= 3);
+	assert_true(dns_cache_get(c, "k9.test", DNS_T_TXT, 0, &hit));
+	assert_false(dns_cache_get(c, "k0.test", DNS_T_TXT, 0, &hit));
+	dns_cache_free(&c);
+}
+
+static void
+test_dns_join_identical(void **state)
+{
+	struct fixture *f = *state; /* no cache: joining works without one */
+	struct got g[3];
+	struct dns_stats st;
+	memset(g, 0, sizeof(g));
+
+	/* joined.test answers after 300 ms: three askers, one query */
+	dns_query(f->r, "joined.test", DNS_T_A, got_cb, &g[0]);
+	dns_query(f->r, "JOINED.test.", DNS_T_A, got_cb, &g[1]);
+	dns_query(f->r, "joined.test", DNS_T_A, got_cb, &g[2]);
+	assert_int_equal(dns_pending(f->r), 3);
+	for (int i = 0; i < 3; i++)
+		run_until(f->base, &g[i].done);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(g[i].calls, 1);
+		assert_int_equal(g[i].status, DNS_OK);
+		assert_v4(&g[i].addrs[0], "192.0.2.34");
+	}
+	assert_int_equal(server_count(f->base, "joined.test"), 1);
+	dns_get_stats(f->r, &st);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.joined, 2);
+	assert_int_equal(dns_pending(f->r), 0);
+	/* once answered, the flight is over: a new query goes out */
+	struct got h;
+	ask(f, "joined.test", DNS_T_A, &h);
+	assert_int_equal(server_count(f->base, "joined.test"), 2);
+	/* another type is another query */
+	memset(g, 0, sizeof(g));
+	dns_query(f->r, "joined.test", DNS_T_A, got_cb, &g[0]);
+	dns_query(f->r, "joined.test", DNS_T_AAAA, got_cb, &g[1]);
+	run_until(f->base, &g[0].done);
+	run_until(f->base, &g[1].done);
+	assert_int_equal(g[1].status, DNS_NODATA);
+	assert_int_equal(server_count(f->base, "joined.test"), 4);
+}
+
+static void
+test_dns_join_cancel_one(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_resolver *r = cached_resolver(f->base, 100, 0);
+	struct got g;
+	memset(&g, 0, sizeof(g));
+
+	/* cancel the asker that started the flight: the other still gets it */
+	int *owner = malloc(sizeof(int));
+	struct dns_query *q1 = dns_query(r, "joined2.test", DNS_T_A, never_cb, owner);
+	struct dns_query *q2 = dns_query(r, "joined2.test", DNS_T_A, got_cb, &g);
+	run_for(f->base, 50);
+	dns_cancel(&q1);
+	free(owner);
+	assert_int_equal(dns_pending(r), 1);
+	run_until(f->base, &g.done);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, DNS_OK);
+	assert_v4(&g.addrs[0], "192.0.2.35");
+	(void)q2;
+	assert_int_equal(dns_pending(r), 0);
+
+	/* cancel the one that joined: the first still gets it */
+	memset(&g, 0, sizeof(g));
+	struct dns_query *q3 = dns_query(r, "joined.test", DNS_T_MX, got_cb, &g);
+	struct dns_query *q4 = dns_query(r, "joined.test", DNS_T_MX, never_cb, NULL);
+	dns_cancel(&q4);
+	run_until(f->base, &g.done);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, DNS_NODATA);
+	(void)q3;
+
+	/* every asker cancelled: the answer still lands in the cache */
+	int before = server_count(f->base, "joined2.test");
+	q1 = dns_query(r, "joined2.test", DNS_T_TXT, never_cb, NULL);
+	q2 = dns_query(r, "joined2.test", DNS_T_TXT, never_cb, NULL);
+	dns_cancel(&q2);
+	dns_cancel(&q1);
+	assert_int_equal(dns_pending(r), 0);
+	run_for(f->base, 400);
+	ask_on(f->base, r, "joined2.test", DNS_T_TXT, &g);
+	assert_int_equal(g.status, DNS_NODATA);
+	assert_int_equal(server_count(f->base, "joined2.test"), before + 1);
+
+	/* freeing the resolver with a joined flight pending: no callback, no leak */
+	dns_query(r, "joined.test", DNS_T_TXT, never_cb, NULL);
+	q1 = dns_query(r, "joined.test", DNS_T_TXT, never_cb, NULL);
+	dns_cancel(&q1);
+	run_for(f->base, 20);
+	dns_resolver_free(&r);
+	run_for(f->base, 350);
 }
 
 /* --- the parser on hand-made packets ---------------------------------------------- */
@@ -734,6 +1165,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dns_nxdomain_vs_nodata, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_servfail_and_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_lost_packet_default_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_cname_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_record_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_bad_names, setup, teardown),
@@ -743,6 +1175,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dns_cancel_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_free_with_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_bad_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_cache_hit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_cache_ttl_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_cache_negative_soa, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_cache_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_cache_lru_bound, setup, teardown),
+		cmocka_unit_test(test_dns_cache_table),
+		cmocka_unit_test_setup_teardown(test_dns_join_identical, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_join_cancel_one, setup, teardown),
 		cmocka_unit_test(test_dns_parse_hostile),
 		cmocka_unit_test(test_dns_parse_mutations),
 	};

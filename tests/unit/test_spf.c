@@ -6,7 +6,8 @@
  * serves each scenario's zonedata on its own port); then unit tests of
  * macro expansion, domain truncation, CIDR matching, record syntax, the
  * lookup limits, cancellation while lookups are pending, the deadline,
- * bad identities and the header texts.
+ * bad identities and the header texts; and that a resolver with a cache
+ * sends the queries of one sender domain once for two checks.
  *
  * Each scenario is one cmocka test; its cases run concurrently on one
  * event loop and resolver, and a failing case prints what it got. At the
@@ -119,7 +120,7 @@ env_open(struct env *e, const char *file, int index, int spf_timeout_ms)
 	assert_non_null(sc);
 	spfdns_server(sc, addr, sizeof(addr));
 	e->base = event_base_new();
-	struct dns_config dc = { addr, DNS_TIMEOUT_MS, 1 };
+	struct dns_config dc = { .servers = addr, .timeout_ms = DNS_TIMEOUT_MS, .tries = 1 };
 	e->dns = dns_resolver_new(e->base, &dc, NULL);
 	assert_non_null(e->dns);
 	struct spf_config sc_cfg = { "receiver.test", "DEFAULT", spf_timeout_ms, FIXED_TIME };
@@ -722,6 +723,93 @@ test_spf_deadline(void **state)
 	env_close(&e);
 }
 
+struct count_q {
+	int done;
+	int n;
+};
+
+static void
+count_cb(const struct dns_result *res, void *arg)
+{
+	struct count_q *cq = arg;
+	cq->done++;
+	if (res->status == DNS_OK && res->count == 1)
+		cq->n = atoi(res->txt[0].data);
+}
+
+/* Queries the scenario's server saw in all ("_count", see spfdns.py),
+ * asked through an uncached resolver of its own. */
+static int
+server_total(struct env *e)
+{
+	char addr[64];
+	spfdns_server(spfdns_scenario(&server, "spf-extra.yml", EXTRA_UNIT_INDEX), addr, sizeof(addr));
+	struct dns_config dc = { .servers = addr, .timeout_ms = DNS_TIMEOUT_MS, .tries = 1 };
+	struct dns_resolver *r = dns_resolver_new(e->base, &dc, NULL);
+	assert_non_null(r);
+	struct count_q cq = { 0, -1 };
+	dns_query(r, "_count", DNS_T_TXT, count_cb, &cq);
+	run_until_count(e->base, &cq.done, 1);
+	dns_resolver_free(&r);
+	assert_true(cq.n >= 0);
+	return cq.n;
+}
+
+static void
+test_spf_cache(void **state)
+{
+	(void)state;
+	struct env e;
+	struct one o;
+	env_open(&e, "spf-extra.yml", EXTRA_UNIT_INDEX, 0);
+	/* the serve configuration: one resolver with a cache */
+	spf_ctx_free(&e.spf);
+	dns_resolver_free(&e.dns);
+	char addr[64];
+	spfdns_server(spfdns_scenario(&server, "spf-extra.yml", EXTRA_UNIT_INDEX), addr, sizeof(addr));
+	struct dns_config dc = { .servers = addr, .timeout_ms = DNS_TIMEOUT_MS, .tries = 1,
+				 .cache_size = DNS_CACHE_DEFAULT_SIZE };
+	e.dns = dns_resolver_new(e.base, &dc, NULL);
+	assert_non_null(e.dns);
+	struct spf_config sc_cfg = { "receiver.test", "DEFAULT", 0, FIXED_TIME };
+	e.spf = spf_ctx_new(e.dns, &sc_cfg);
+
+	/* TXT cached.test, MX cached.test, A mx.cached.test, A h.cached.test,
+	 * TXT inc.cached.test: five queries the first time, none after */
+	int t0 = server_total(&e);
+	check_one(&e, "192.0.2.1", "h.test", "a@cached.test", &o);
+	assert_int_equal(o.res.result, SPF_PASS);
+	assert_string_equal(o.res.mechanism, "include:inc.cached.test");
+	int t1 = server_total(&e);
+	assert_int_equal(t1 - t0, 5);
+	check_one(&e, "192.0.2.1", "h.test", "b@cached.test", &o);
+	assert_int_equal(o.res.result, SPF_PASS);
+	assert_string_equal(o.res.mechanism, "include:inc.cached.test");
+	check_one(&e, "198.51.100.8", "h.test", "c@CACHED.test", &o);
+	assert_int_equal(o.res.result, SPF_PASS);
+	assert_string_equal(o.res.mechanism, "a:h.cached.test");
+	assert_int_equal(server_total(&e), t1);
+	/* two checks at once share the queries too (nothing cached yet) */
+	int t2 = server_total(&e);
+	struct one o2;
+	memset(&o, 0, sizeof(o));
+	memset(&o2, 0, sizeof(o2));
+	struct sockaddr_storage ss = ip("192.0.2.1");
+	spf_check(e.spf, (struct sockaddr *)&ss, "h.test", "a@pass.test", one_cb, &o);
+	spf_check(e.spf, (struct sockaddr *)&ss, "h.test", "b@pass.test", one_cb, &o2);
+	run_until_count(e.base, &o.done, 1);
+	run_until_count(e.base, &o2.done, 1);
+	assert_int_equal(o.res.result, SPF_PASS);
+	assert_int_equal(o2.res.result, SPF_PASS);
+	assert_int_equal(server_total(&e), t2 + 1);
+	struct dns_stats st;
+	dns_get_stats(e.dns, &st);
+	assert_int_equal(st.sent, 6);
+	assert_int_equal(st.cache_hits, 5 + 4); /* the second check, the third */
+	assert_int_equal(st.joined, 1);
+	env_close(&e);
+}
+
 static void
 test_spf_identities(void **state)
 {
@@ -954,6 +1042,7 @@ main(void)
 		cmocka_unit_test(test_spf_headers),
 		cmocka_unit_test(test_spf_deadline),
 		cmocka_unit_test(test_spf_cancel_pending),
+		cmocka_unit_test(test_spf_cache),
 	};
 	for (size_t i = 0; i < sizeof(unit) / sizeof(unit[0]); i++)
 		tests[n++] = unit[i];
