@@ -41,6 +41,13 @@
 
 #define POP3_CHUNK (256 * 1024)      /* bytes of a message read per job */
 #define POP3_DRAIN_LOW (64 * 1024)   /* ask for the next chunk below this */
+/* Read-ahead: clients RETR one message after another, and a worker round
+ * trip per message would cost more than the read. So the job that reads
+ * message n also reads the following small ones (up to these bounds), and
+ * their RETRs are answered from memory on the loop. */
+#define POP3_AHEAD_MAX 64             /* messages */
+#define POP3_AHEAD_BYTES (256 * 1024) /* bytes held per session */
+#define POP3_AHEAD_MSG_MAX (64 * 1024) /* larger ones are streamed when asked for */
 
 enum pstate { PS_AUTH, PS_SASL, PS_TRANS, PS_CLOSING };
 
@@ -64,6 +71,11 @@ struct pop3_session {
 	size_t reading;               /* its message index */
 	bool reading_retr;
 	bool await_drain;             /* the next chunk waits for the output to drain */
+	struct ahead {
+		size_t idx;
+		struct hk_buf data;       /* as sent, ".\r\n" included */
+	} ahead[POP3_AHEAD_MAX];      /* read ahead (owned by the job while one runs) */
+	size_t nahead;
 	unsigned long long n_retr, n_dele, n_top;
 	uint64_t bytes_out;
 	struct pop3_session *prev, *next;
@@ -86,6 +98,8 @@ session_free(struct pop3_session *s)
 	 * the lock file (which unlocks the maildrop) and frees: no waiting */
 	pop3_reader_free(&s->reader);
 	pop3_maildrop_close(&s->md);
+	for (size_t i = 0; i < s->nahead; i++)
+		buf_fini(&s->ahead[i].data);
 	sasl_server_free(&s->sasl);
 	conn_free(&s->conn);
 	s->srv->nsessions--;
@@ -611,11 +625,79 @@ message_arg(struct pop3_session *s, struct hk_str arg, size_t *idx_r)
 	return true;
 }
 
+/* The whole of a small message into out (worker). */
+static bool
+read_whole(struct pop3_session *s, size_t idx, struct hk_buf *out)
+{
+	struct pop3_reader *r = pop3_reader_open(s->md, idx, -1);
+	if (r == NULL)
+		return false;
+	bool done = false;
+	int rc = 0;
+	while (!done && rc == 0)
+		rc = pop3_reader_next(r, out, POP3_CHUNK, &done);
+	pop3_reader_free(&r);
+	return rc == 0;
+}
+
+static void
+read_ahead(struct pop3_session *s, size_t from)
+{
+	for (size_t i = 0; i < s->nahead; i++)
+		buf_fini(&s->ahead[i].data);
+	s->nahead = 0;
+	size_t total = 0;
+	for (size_t k = from; k < s->md->n && s->nahead < POP3_AHEAD_MAX && total < POP3_AHEAD_BYTES; k++) {
+		const struct pop3_msg *m = &s->md->v[k];
+		if (m->deleted)
+			continue;
+		if (m->size > POP3_AHEAD_MSG_MAX)
+			break;
+		struct ahead *a = &s->ahead[s->nahead];
+		buf_init(&a->data);
+		if (!read_whole(s, k, &a->data)) {
+			buf_fini(&a->data);
+			break;
+		}
+		a->idx = k;
+		total += a->data.len;
+		s->nahead++;
+	}
+}
+
+/* RETR of a message read ahead: answered at once (loop). */
+static bool
+serve_ahead(struct pop3_session *s, size_t idx)
+{
+	for (size_t i = 0; i < s->nahead; i++) {
+		if (s->ahead[i].idx != idx)
+			continue;
+		struct ahead *a = &s->ahead[i];
+		conn_printf(s->conn, "+OK %llu octets\r\n", (unsigned long long)s->md->v[idx].size);
+		conn_write(s->conn, a->data.data, a->data.len);
+		s->bytes_out += a->data.len;
+		s->md->v[idx].retrieved = true;
+		s->n_retr++;
+		buf_fini(&a->data);
+		*a = s->ahead[--s->nahead];
+		return true;
+	}
+	return false;
+}
+
 static void
 read_work(void *arg)
 {
 	struct job *j = arg;
 	struct pop3_session *s = j->s;
+	if (j->top == -1 && s->md->v[s->reading].size <= POP3_AHEAD_MSG_MAX) {
+		/* a small message whole, then the next ones */
+		j->done = true;
+		j->read_error = !read_whole(s, s->reading, &j->out);
+		if (!j->read_error)
+			read_ahead(s, s->reading + 1);
+		return;
+	}
 	if (s->reader == NULL) {
 		s->reader = pop3_reader_open(s->md, s->reading, j->top);
 		if (s->reader == NULL) {
@@ -787,7 +869,7 @@ transaction(struct pop3_session *s, const struct pop3_cmd *c)
 		return;
 	}
 	case POP3_RETR:
-		if (message_arg(s, c->args[0], &idx))
+		if (message_arg(s, c->args[0], &idx) && !serve_ahead(s, idx))
 			start_read(s, idx, -1);
 		return;
 	case POP3_TOP: {
