@@ -65,6 +65,7 @@ config_defaults(struct hk_config *c)
 	c->queue_retry = 300;
 	c->queue_retry_max = 4 * 3600;
 	c->queue_lifetime = 5 * 86400;
+	c->queue_delay_warning = 4 * 3600;
 	c->queue_concurrency = 20;
 	c->queue_timeout = 0;
 	c->dns_timeout_ms = DNS_DEFAULT_TIMEOUT_MS;
@@ -308,19 +309,20 @@ config_load(struct hk_config *c, const char *path, struct hk_buf *err)
 				*dst = (unsigned)v;
 		} else if (strncmp(k, "queue_", 6) == 0 && nw == 2) {
 			static const char *const qk[] = { "queue_interval", "queue_retry", "queue_retry_max", "queue_lifetime",
-				"queue_concurrency", "queue_timeout" };
+				"queue_concurrency", "queue_timeout", "queue_delay_warning" };
 			unsigned *qd[] = { &c->queue_interval, &c->queue_retry, &c->queue_retry_max, &c->queue_lifetime,
-				&c->queue_concurrency, &c->queue_timeout };
+				&c->queue_concurrency, &c->queue_timeout, &c->queue_delay_warning };
 			uint64_t v = parse_size(words[1], &ok);
 			size_t qi = 0;
-			while (qi < 6 && strcmp(k, qk[qi]) != 0)
+			while (qi < HK_ARRAY_LEN(qk) && strcmp(k, qk[qi]) != 0)
 				qi++;
-			if (qi == 6) {
+			if (qi == HK_ARRAY_LEN(qk)) {
 				buf_printf(err, "%s:%u: unknown setting or wrong number of values: %s", path, lineno, k);
 				rc = -1;
 				break;
 			}
-			ok = ok && v < 100000000 && (v > 0 || qi == 5);
+			/* 0 is allowed for queue_timeout (RFC values) and queue_delay_warning (never) */
+			ok = ok && v < 100000000 && (v > 0 || qi >= 5);
 			if (ok)
 				*qd[qi] = (unsigned)v;
 		} else {

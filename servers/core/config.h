@@ -24,6 +24,7 @@
  *   queue_retry 300        (first retry delay, doubling up to queue_retry_max)
  *   queue_retry_max 14400
  *   queue_lifetime 432000  (5 days, then the sender gets a bounce)
+ *   queue_delay_warning 14400 (NOTIFY=DELAY: the delayed DSN after this long; 0: never)
  *   queue_concurrency 20   (parallel outbound deliveries)
  *   queue_timeout 0        (seconds; caps every SMTP client timeout; 0: RFC 5321)
  *   max_message_size 50M
@@ -88,6 +89,7 @@ struct hk_config {
 	unsigned auth_block_after; /* failed logins before a client is blocked */
 	/* the outbound queue (servers/queue/), all in seconds but concurrency */
 	unsigned queue_interval, queue_retry, queue_retry_max, queue_lifetime, queue_concurrency, queue_timeout;
+	unsigned queue_delay_warning; /* seconds; 0: no delayed DSNs */
 };
 
 void config_defaults(struct hk_config *c);

@@ -53,6 +53,54 @@ rfc5322_date(time_t t, char *out, size_t outsz)
 	strftime(out, outsz, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 }
 
+static const struct {
+	const char *subject, *action, *intro;
+} kinds[] = {
+	[DSN_FAILED] = { "Undelivered Mail Returned to Sender", "failed",
+		"Your message could not be delivered to one or more recipients." },
+	[DSN_DELAYED] = { "Delayed Mail (still being retried)", "delayed",
+		"Your message has not been delivered yet to one or more recipients.\r\n"
+		"It is still being retried; you do not need to send it again." },
+	[DSN_DELIVERED] = { "Successful Mail Delivery Report", "delivered",
+		"Your message was delivered to the mailbox of the recipient below." },
+	[DSN_RELAYED] = { "Relayed Mail Delivery Report", "relayed",
+		"Your message was handed on to a mail system that does not send\r\n"
+		"delivery notifications; you will get no further notice from it." },
+};
+
+/* The original header, CRLF lines, up to the blank line. */
+static void
+add_headers(struct hk_buf *out, const char *msg, size_t msglen)
+{
+	size_t i = 0, lim = msglen < DSN_MAX_HEADERS ? msglen : DSN_MAX_HEADERS;
+	while (i < lim) {
+		const char *nl = memchr(msg + i, '\n', lim - i);
+		size_t end = nl ? (size_t)(nl - msg) : lim;
+		size_t len = end - i;
+		if (len > 0 && msg[i + len - 1] == '\r')
+			len--;
+		if (len == 0)
+			break;
+		if (nl == NULL && lim < msglen)
+			break; /* a line cut by the limit is left out */
+		/* a header line that starts with "--" cannot clash with our
+		 * boundary (it has a random tag), so it goes in as it is */
+		buf_add(out, msg + i, len);
+		buf_adds(out, "\r\n");
+		i = end + 1;
+	}
+}
+
+/* The whole message with CRLF line ends (it was stored with them). A line
+ * "--tag/host" inside it cannot occur by chance: the tag is random. */
+static void
+add_full(struct hk_buf *out, const char *msg, size_t msglen)
+{
+	buf_add(out, msg, msglen);
+	if (msglen > 0 && msg[msglen - 1] != '\n')
+		buf_adds(out, "\r\n");
+}
+
 void
 dsn_build(const struct dsn_info *d, struct hk_buf *out)
 {
@@ -64,15 +112,21 @@ dsn_build(const struct dsn_info *d, struct hk_buf *out)
 	char date[64], arr[64];
 	rfc5322_date(d->now, date, sizeof(date));
 	rfc5322_date(d->arrival, arr, sizeof(arr));
+	enum dsn_action act = d->action <= DSN_RELAYED ? d->action : DSN_FAILED;
+	bool success = act == DSN_DELIVERED || act == DSN_RELAYED;
 	char status[16];
 	if (d->status)
 		snprintf(status, sizeof(status), "%s", d->status);
+	else if (success)
+		snprintf(status, sizeof(status), "2.0.0");
 	else
-		dsn_status_from_reply(d->from_remote ? d->diagnostic : "550", status);
+		dsn_status_from_reply(d->from_remote ? d->diagnostic : act == DSN_DELAYED ? "450" : "550", status);
+	/* RFC 3461 4.3: only a failure returns the whole message */
+	bool full = act == DSN_FAILED && d->ret_full && d->msglen <= DSN_MAX_FULL;
 	buf_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", d->reporting_mta);
 	buf_adds(out, "To: <");
 	add_printable(out, d->sender, 256);
-	buf_adds(out, ">\r\nSubject: Undelivered Mail Returned to Sender\r\n");
+	buf_printf(out, ">\r\nSubject: %s\r\n", kinds[act].subject);
 	buf_printf(out, "Date: %s\r\nMessage-ID: <%lld.%s@%s>\r\n", date, (long long)d->now, tag, d->reporting_mta);
 	buf_adds(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");
 	buf_printf(out, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n\r\n", tag,
@@ -81,10 +135,13 @@ dsn_build(const struct dsn_info *d, struct hk_buf *out)
 	/* human part */
 	buf_printf(out, "--%s/%s\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Description: Notification\r\n\r\n", tag,
 	    d->reporting_mta);
-	buf_printf(out, "This is the mail system at host %s.\r\n\r\n"
-			"Your message could not be delivered to one or more recipients.\r\n"
-			"It is attached below (headers only).\r\n\r\n<",
-	    d->reporting_mta);
+	buf_printf(out, "This is the mail system at host %s.\r\n\r\n%s\r\n", d->reporting_mta, kinds[act].intro);
+	if (full)
+		buf_adds(out, "It is attached below.\r\n\r\n<");
+	else if (act == DSN_FAILED && d->ret_full)
+		buf_printf(out, "It is larger than %u bytes: only its headers are attached below.\r\n\r\n<", (unsigned)DSN_MAX_FULL);
+	else
+		buf_adds(out, "Its headers are attached below.\r\n\r\n<");
 	add_printable(out, d->recipient, 256);
 	buf_adds(out, ">: ");
 	if (d->remote_mta) {
@@ -97,37 +154,45 @@ dsn_build(const struct dsn_info *d, struct hk_buf *out)
 	/* machine part */
 	buf_printf(out, "--%s/%s\r\nContent-Type: message/delivery-status\r\nContent-Description: Delivery report\r\n\r\n", tag,
 	    d->reporting_mta);
+	if (d->envid && d->envid[0]) {
+		buf_adds(out, "Original-Envelope-Id: ");
+		add_printable(out, d->envid, DSN_MAX_DIAG);
+		buf_adds(out, "\r\n");
+	}
 	buf_printf(out, "Reporting-MTA: dns; %s\r\nArrival-Date: %s\r\n\r\n", d->reporting_mta, arr);
+	if (d->orcpt && d->orcpt[0]) {
+		buf_adds(out, "Original-Recipient: ");
+		add_printable(out, d->orcpt, DSN_MAX_DIAG);
+		buf_adds(out, "\r\n");
+	}
 	buf_adds(out, "Final-Recipient: rfc822; ");
 	add_printable(out, d->recipient, 256);
-	buf_printf(out, "\r\nAction: failed\r\nStatus: %s\r\n", status);
+	buf_printf(out, "\r\nAction: %s\r\nStatus: %s\r\n", kinds[act].action, status);
 	if (d->remote_mta) {
 		buf_adds(out, "Remote-MTA: dns; ");
 		add_printable(out, d->remote_mta, 256);
 		buf_adds(out, "\r\n");
 	}
-	buf_adds(out, d->from_remote ? "Diagnostic-Code: smtp; " : "Diagnostic-Code: X-Hikyaku; ");
-	add_printable(out, d->diagnostic, DSN_MAX_DIAG);
-	buf_printf(out, "\r\nLast-Attempt-Date: %s\r\n\r\n", date);
-	/* the original header, CRLF lines, up to the blank line */
-	buf_printf(out, "--%s/%s\r\nContent-Type: text/rfc822-headers\r\nContent-Description: Undelivered Message Headers\r\n\r\n",
-	    tag, d->reporting_mta);
-	size_t i = 0, lim = d->msglen < DSN_MAX_HEADERS ? d->msglen : DSN_MAX_HEADERS;
-	while (i < lim) {
-		const char *nl = memchr(d->msg + i, '\n', lim - i);
-		size_t end = nl ? (size_t)(nl - d->msg) : lim;
-		size_t len = end - i;
-		if (len > 0 && d->msg[i + len - 1] == '\r')
-			len--;
-		if (len == 0)
-			break;
-		if (nl == NULL && lim < d->msglen)
-			break; /* a line cut by the limit is left out */
-		/* a header line that starts with "--" cannot clash with our
-		 * boundary (it has a random tag), so it goes in as it is */
-		buf_add(out, d->msg + i, len);
+	if (d->diagnostic && d->diagnostic[0]) {
+		buf_adds(out, d->from_remote ? "Diagnostic-Code: smtp; " : "Diagnostic-Code: X-Hikyaku; ");
+		add_printable(out, d->diagnostic, DSN_MAX_DIAG);
 		buf_adds(out, "\r\n");
-		i = end + 1;
+	}
+	buf_printf(out, "Last-Attempt-Date: %s\r\n", date);
+	if (act == DSN_DELAYED && d->retry_until) {
+		char until[64];
+		rfc5322_date(d->retry_until, until, sizeof(until));
+		buf_printf(out, "Will-Retry-Until: %s\r\n", until);
+	}
+	buf_adds(out, "\r\n");
+	if (full) {
+		buf_printf(out, "--%s/%s\r\nContent-Type: message/rfc822\r\nContent-Description: Undelivered Message\r\n\r\n", tag,
+		    d->reporting_mta);
+		add_full(out, d->msg, d->msglen);
+	} else {
+		buf_printf(out, "--%s/%s\r\nContent-Type: text/rfc822-headers\r\nContent-Description: %s Message Headers\r\n\r\n",
+		    tag, d->reporting_mta, act == DSN_FAILED ? "Undelivered" : act == DSN_DELAYED ? "Delayed" : "Delivered");
+		add_headers(out, d->msg, d->msglen);
 	}
 	buf_printf(out, "\r\n--%s/%s--\r\n", tag, d->reporting_mta);
 }

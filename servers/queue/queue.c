@@ -81,6 +81,10 @@ struct qjob {
 	char remote[DNS_MAX_NAME_LEN + 1];
 	bool from_remote;
 	enum qoutcome outcome;
+	bool next_hop_dsn;  /* the server that took it does DSN itself */
+	bool relayed_dsn;   /* NOTIFY=SUCCESS and it does not: we say "relayed" */
+	bool made_dsn;      /* a DSN was queued: scan again soon */
+	char notify_str[32];
 };
 
 /* Copies at most size-1 bytes and terminates; false when cut. */
@@ -277,13 +281,22 @@ load_work(void *arg)
 
 /* --- one entry: outcome (worker) -------------------------------------------- */
 
+/* Queues a DSN about this entry to its sender (kind "bounce" for a
+ * failure, "dsn" for the others), durable before it returns 0. */
 static int
-write_bounce(struct qjob *j)
+write_dsn(struct qjob *j, enum dsn_action action)
 {
 	struct queue *q = j->q;
+	time_t now = time(NULL);
+	struct qfile_head nh = { .created = (long long)now };
+	snprintf(nh.kind, sizeof(nh.kind), "%s", action == DSN_FAILED ? "bounce" : "dsn");
+	copy_str(nh.to, sizeof(nh.to), j->h.from);
 	struct hk_buf b;
 	buf_init(&b);
-	buf_printf(&b, "HKQ1\nkind bounce\nfrom \nto %s\ncreated %lld\n\n", j->h.from, (long long)time(NULL));
+	qfile_format_head(&b, &nh);
+	char envid[SMTP_DSN_MAX_ENVID + 1], orcpt[SMTP_DSN_MAX_ORCPT + 1];
+	bool have_envid = j->h.envid[0] && smtp_dsn_xtext_decode((struct hk_str){ j->h.envid, strlen(j->h.envid) }, envid, sizeof(envid));
+	bool have_orcpt = j->h.orcpt[0] && smtp_dsn_orcpt_decode((struct hk_str){ j->h.orcpt, strlen(j->h.orcpt) }, orcpt, sizeof(orcpt));
 	struct dsn_info d = {
 		.reporting_mta = q->cfg->hostname,
 		.sender = j->h.from,
@@ -291,19 +304,24 @@ write_bounce(struct qjob *j)
 		.remote_mta = j->from_remote ? j->remote : NULL,
 		.diagnostic = j->reply,
 		.from_remote = j->from_remote,
-		.status = j->from_remote ? NULL : (j->status == SMTPC_PERMFAIL ? NULL : "4.4.7"),
+		.status = NULL,
 		.arrival = (time_t)j->h.created,
-		.now = time(NULL),
+		.now = now,
 		.msg = j->data + j->h.body_off,
 		.msglen = j->len - j->h.body_off,
+		.action = action,
+		.envid = have_envid ? envid : NULL,
+		.orcpt = have_orcpt ? orcpt : NULL,
+		.ret_full = j->h.ret == SMTP_DSN_RET_FULL,
+		.retry_until = (time_t)(j->h.created + (long long)q->cfg->queue_lifetime),
 	};
-	if (d.status && strcmp(d.status, "4.4.7") == 0)
+	if (action == DSN_FAILED && !j->from_remote && j->status != SMTPC_PERMFAIL)
 		d.status = "5.4.7"; /* expired: RFC 3463 delivery time expired, final */
 	dsn_build(&d, &b);
 	char tmp[4096], fin[4096];
 	unsigned long long n = __atomic_add_fetch(&q->seq, 1, __ATOMIC_RELAXED);
-	snprintf(tmp, sizeof(tmp), "%s/%lld.%ld.b%llu", q->tmpdir, (long long)time(NULL), (long)getpid(), n);
-	snprintf(fin, sizeof(fin), "%s/%lld.%ld.b%llu", q->newdir, (long long)time(NULL), (long)getpid(), n);
+	snprintf(tmp, sizeof(tmp), "%s/%lld.%ld.b%llu", q->tmpdir, (long long)now, (long)getpid(), n);
+	snprintf(fin, sizeof(fin), "%s/%lld.%ld.b%llu", q->newdir, (long long)now, (long)getpid(), n);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	int rc = -1;
 	if (fd >= 0) {
@@ -315,7 +333,17 @@ write_bounce(struct qjob *j)
 			unlink(tmp);
 	}
 	buf_fini(&b);
+	if (rc == 0)
+		j->made_dsn = true;
 	return rc;
+}
+
+/* RFC 3461 4.1: no NOTIFY means FAILURE (we send no delay notices unless
+ * they were asked for); NEVER means none at all. */
+static bool
+wants_failure_dsn(const struct qjob *j)
+{
+	return j->h.from[0] != '\0' && (j->h.notify == 0 || (j->h.notify & SMTP_DSN_NOTIFY_FAILURE));
 }
 
 static void
@@ -338,11 +366,16 @@ finish_work(void *arg)
 	struct queue *q = j->q;
 	switch (j->outcome) {
 	case Q_DELIVERED:
+		/* the message is delivered: a lost notice must not send it twice */
+		if (j->relayed_dsn && write_dsn(j, DSN_RELAYED) < 0)
+			log_error("queue", "%s: cannot write the relayed DSN: %s", j->name, strerror(errno));
+		remove_entry(j);
+		return;
 	case Q_DROP:
 		remove_entry(j);
 		return;
 	case Q_BOUNCE:
-		if (j->h.from[0] != '\0' && write_bounce(j) < 0) {
+		if (write_dsn(j, DSN_FAILED) < 0) {
 			log_error("queue", "%s: cannot write the bounce: %s; kept for another try", j->name, strerror(errno));
 			j->outcome = Q_DEFER;
 			break;
@@ -360,8 +393,20 @@ finish_work(void *arg)
 		delay *= 2;
 	if (delay > q->cfg->queue_retry_max)
 		delay = q->cfg->queue_retry_max;
-	struct qfile_state st = { .attempts = attempts, .next = (long long)now + (long long)delay };
+	struct qfile_state st = { .attempts = attempts, .next = (long long)now + (long long)delay,
+		.delay_warned = j->in_deferred && j->st.delay_warned };
 	copy_str(st.error, sizeof(st.error), j->reply);
+	/* NOTIFY=DELAY: one notice once it has waited queue_delay_warning; the
+	 * notice before the state, so a crash in between may send two, never none */
+	if (!st.delay_warned && (j->h.notify & SMTP_DSN_NOTIFY_DELAY) && j->h.from[0] && q->cfg->queue_delay_warning &&
+	    (long long)now - j->h.created >= (long long)q->cfg->queue_delay_warning) {
+		if (write_dsn(j, DSN_DELAYED) == 0) {
+			st.delay_warned = true;
+			log_info("queue", "%s: delayed DSN sent to <%s>", j->name, j->h.from);
+		} else {
+			log_error("queue", "%s: cannot write the delayed DSN: %s", j->name, strerror(errno));
+		}
+	}
 	if (qfile_state_write(q->defdir, j->name, &st) < 0) {
 		log_error("queue", "%s: cannot write its state: %s", j->name, strerror(errno));
 		return;
@@ -400,7 +445,7 @@ finish_done(void *arg)
 {
 	struct qjob *j = arg;
 	struct queue *q = j->q;
-	bool rescan = j->outcome == Q_BOUNCE && j->h.from[0] != '\0';
+	bool rescan = j->made_dsn;
 	job_free(j);
 	if (rescan || q->rescan)
 		scan_soon(q, 0);
@@ -417,11 +462,15 @@ conclude(struct qjob *j)
 	bool expired = (long long)time(NULL) >= j->h.created + (long long)q->cfg->queue_lifetime;
 	if (j->status == SMTPC_DELIVERED) {
 		j->outcome = Q_DELIVERED;
-		log_info("queue", "%s: %s to <%s> delivered via %s: %s", j->name, j->h.kind, j->h.to, j->remote, why);
+		/* RFC 3461 5.2.1: a next hop without DSN ends our duty to report */
+		j->relayed_dsn = (j->h.notify & SMTP_DSN_NOTIFY_SUCCESS) && j->h.from[0] && !j->next_hop_dsn;
+		log_info("queue", "%s: %s to <%s> delivered via %s%s: %s", j->name, j->h.kind, j->h.to, j->remote,
+		    j->relayed_dsn ? " (no DSN there: relayed DSN to the sender)" : "", why);
 	} else if (j->status == SMTPC_PERMFAIL || expired) {
-		j->outcome = j->h.from[0] ? Q_BOUNCE : Q_DROP;
+		j->outcome = wants_failure_dsn(j) ? Q_BOUNCE : Q_DROP;
 		log_info("queue", "%s: %s to <%s> failed%s: %s; %s", j->name, j->h.kind, j->h.to, expired && j->status != SMTPC_PERMFAIL
-		    ? " (expired)" : "", why, j->h.from[0] ? "bounced to the sender" : "dropped (null sender)");
+		    ? " (expired)" : "", why, j->outcome == Q_BOUNCE ? "bounced to the sender"
+		    : j->h.from[0] ? "dropped (NOTIFY without FAILURE)" : "dropped (null sender)");
 		if (expired && j->status != SMTPC_PERMFAIL) {
 			char tmp[SMTPC_MAX_TEXT];
 			copy_str(tmp, sizeof(tmp), j->reply);
@@ -463,6 +512,7 @@ client_done(const struct smtpc_result *res, void *arg)
 	j->status = res->status;
 	copy_str(j->reply, sizeof(j->reply), res->reply);
 	j->from_remote = res->connected;
+	j->next_hop_dsn = res->dsn;
 	if (res->status == SMTPC_DELIVERED || res->in_transaction) {
 		if (res->status == SMTPC_DELIVERED && res->tls)
 			log_info("queue", "%s: TLS to %s (%s)", j->name, j->remote, res->tls_verified ? "verified" : "not verified");
@@ -501,6 +551,10 @@ connect_addr(struct qjob *j)
 		.msg = j->data + j->h.body_off,
 		.msglen = j->len - j->h.body_off,
 		.tls = j->plain_retry ? NULL : q->tls, /* the local route too: our MX offers STARTTLS */
+		.dsn_ret = j->h.ret == SMTP_DSN_RET_FULL ? "FULL" : j->h.ret == SMTP_DSN_RET_HDRS ? "HDRS" : NULL,
+		.dsn_envid = j->h.envid[0] ? j->h.envid : NULL,
+		.dsn_notify = j->h.notify ? smtp_dsn_notify_str(j->h.notify, j->notify_str) : NULL,
+		.dsn_orcpt = j->h.orcpt[0] ? j->h.orcpt : NULL,
 	};
 	smtpc_timeouts_default(&p.to, q->cfg->queue_timeout);
 	j->client = smtpc_start(q->base, &p, client_done, j);

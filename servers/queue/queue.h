@@ -11,7 +11,11 @@
  * remote 2xx, or move it to deferred/ with the next attempt after
  * queue_retry seconds doubling up to queue_retry_max, or, after a 5xx or
  * once queue_lifetime has passed, queue a DSN (dsn.h) to the envelope
- * sender (none for the null sender) and drop it. Formats: queue_file.h.
+ * sender (none for the null sender, none when its NOTIFY lacks FAILURE)
+ * and drop it. NOTIFY=SUCCESS: a "relayed" DSN when the next hop does not
+ * offer DSN (else the parameters go on with MAIL/RCPT); NOTIFY=DELAY: one
+ * "delayed" DSN once the entry has waited queue_delay_warning seconds
+ * (recorded in its state file). Formats: queue_file.h.
  *
  * Scans: at start, every queue_interval seconds, after a bounce was made,
  * and soon after queue_poke(). STATE/queue/flush makes every deferred

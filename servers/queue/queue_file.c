@@ -39,8 +39,9 @@ qfile_name_ok(const char *name)
 	return true;
 }
 
+/* "key value\n"; addresses may hold no '<' or '>', xtext values may */
 static bool
-take_field(const char **p, const char *end, const char *key, char *out, size_t outsz)
+take_value(const char **p, const char *end, const char *key, char *out, size_t outsz, bool angles_ok)
 {
 	size_t kl = strlen(key);
 	if ((size_t)(end - *p) < kl + 1 || memcmp(*p, key, kl) != 0 || (*p)[kl] != ' ')
@@ -52,10 +53,16 @@ take_field(const char **p, const char *end, const char *key, char *out, size_t o
 	memcpy(out, v, (size_t)(nl - v));
 	out[nl - v] = '\0';
 	for (char *c = out; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == '<' || *c == '>')
+		if ((unsigned char)*c < 0x20 || (!angles_ok && (*c == '<' || *c == '>')))
 			return false;
 	*p = nl + 1;
 	return true;
+}
+
+static bool
+take_field(const char **p, const char *end, const char *key, char *out, size_t outsz)
+{
+	return take_value(p, end, key, out, outsz, false);
 }
 
 int
@@ -72,13 +79,48 @@ qfile_parse_head(const char *buf, size_t len, struct qfile_head *h)
 		goto bad;
 	char *e;
 	h->created = strtoll(created, &e, 10);
-	if (*e != '\0' || p >= end || *p != '\n' || h->to[0] == '\0')
+	if (*e != '\0' || h->to[0] == '\0')
+		goto bad;
+	/* optional DSN lines (absent in entries of older versions) */
+	char v[SMTP_DSN_MAX_ORCPT + 1];
+	if (take_field(&p, end, "ret", v, sizeof(v)) && !smtp_dsn_ret_parse((struct hk_str){ v, strlen(v) }, &h->ret))
+		goto bad;
+	if (take_value(&p, end, "envid", v, sizeof(v), true)) {
+		if (!smtp_dsn_envid_ok((struct hk_str){ v, strlen(v) }))
+			goto bad;
+		memcpy(h->envid, v, strlen(v) + 1);
+	}
+	if (take_field(&p, end, "notify", v, sizeof(v)) && !smtp_dsn_notify_parse((struct hk_str){ v, strlen(v) }, &h->notify))
+		goto bad;
+	if (take_value(&p, end, "orcpt", v, sizeof(v), true)) {
+		if (!smtp_dsn_orcpt_ok((struct hk_str){ v, strlen(v) }))
+			goto bad;
+		memcpy(h->orcpt, v, strlen(v) + 1);
+	}
+	if (p >= end || *p != '\n')
 		goto bad;
 	h->body_off = (size_t)(p + 1 - buf);
 	return 0;
 bad:
 	errno = EBADMSG;
 	return -1;
+}
+
+void
+qfile_format_head(struct hk_buf *out, const struct qfile_head *h)
+{
+	buf_printf(out, "HKQ1\nkind %s\nfrom %s\nto %s\ncreated %lld\n", h->kind, h->from, h->to, h->created);
+	if (h->ret != SMTP_DSN_RET_NONE)
+		buf_adds(out, h->ret == SMTP_DSN_RET_FULL ? "ret FULL\n" : "ret HDRS\n");
+	if (h->envid[0])
+		buf_printf(out, "envid %s\n", h->envid);
+	if (h->notify) {
+		char n[32];
+		buf_printf(out, "notify %s\n", smtp_dsn_notify_str(h->notify, n));
+	}
+	if (h->orcpt[0])
+		buf_printf(out, "orcpt %s\n", h->orcpt);
+	buf_addc(out, '\n');
 }
 
 int
@@ -118,6 +160,8 @@ qfile_state_read(const char *dir, const char *name, struct qfile_state *s)
 			s->next = strtoll(line + 5, NULL, 10);
 		else if (strncmp(line, "error ", 6) == 0)
 			copy_str(s->error, sizeof(s->error), line + 6);
+		else if (strcmp(line, "warned 1") == 0)
+			s->delay_warned = true;
 	}
 	fclose(f);
 	return 0;
@@ -147,7 +191,7 @@ qfile_state_write(const char *dir, const char *name, const struct qfile_state *s
 	FILE *f = fopen(tmp, "we");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "attempts %u\nnext %lld\nerror %s\n", s->attempts, s->next, err);
+	fprintf(f, "attempts %u\nnext %lld\nerror %s\n%s", s->attempts, s->next, err, s->delay_warned ? "warned 1\n" : "");
 	bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
 	ok = fclose(f) == 0 && ok;
 	if (!ok || rename(tmp, fin) < 0) {

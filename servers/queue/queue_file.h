@@ -4,11 +4,17 @@
  *
  *   STATE/queue/tmp/       entries being written (then renamed)
  *   STATE/queue/new/NAME   fresh entries, written by smtp_mailsys.c:
- *       "HKQ1\nkind K\nfrom F\nto T\ncreated N\n\n" + the message (CRLF)
- *       kind: forward, notify, reply, relay, bounce (ours: a DSN)
+ *       "HKQ1\nkind K\nfrom F\nto T\ncreated N\n" + optional DSN lines
+ *       + "\n" + the message (CRLF)
+ *       kind: forward, notify, reply, relay, bounce (ours: a failure DSN),
+ *       dsn (ours: a delivered, relayed or delayed DSN)
+ *       optional lines (RFC 3461 parameters, in this order, each at most
+ *       once; entries written before DSN support have none and still
+ *       load): "ret FULL|HDRS", "envid XTEXT", "notify NEVER|SUCCESS,..",
+ *       "orcpt TYPE;XTEXT", all as the client wrote them (xtext)
  *   STATE/queue/deferred/NAME     entries that failed temporarily, and
  *   STATE/queue/deferred/NAME.st  their state: "attempts N\nnext T\n
- *       error TEXT\n", replaced via tmp + rename; a missing .st file
+ *       error TEXT\n" and "warned 1\n" once a delay DSN went out, replaced via tmp + rename; a missing .st file
  *       means "one attempt, due now" (a crash between the two renames)
  *   STATE/queue/flush      present: retry every deferred entry now
  *
@@ -23,6 +29,9 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "smtp/smtp_dsn.h"
+#include "util.h"
+
 #define QFILE_MAX_HEAD 4096
 #define QFILE_MAX_ADDR 512
 #define QFILE_MAX_NAME 200
@@ -34,14 +43,23 @@ struct qfile_head {
 	char to[QFILE_MAX_ADDR + 1];
 	long long created;
 	size_t body_off; /* where the message starts in the file */
+	/* DSN parameters (RFC 3461); empty / 0 when not given */
+	enum smtp_dsn_ret ret;
+	char envid[SMTP_DSN_MAX_ENVID + 1];  /* xtext */
+	unsigned notify;                     /* enum smtp_dsn_notify bits */
+	char orcpt[SMTP_DSN_MAX_ORCPT + 1];  /* addr-type;xtext */
 };
 
 struct qfile_state {
 	unsigned attempts;
 	long long next; /* unix time of the next attempt */
 	char error[QFILE_MAX_ERROR];
+	bool delay_warned; /* the delayed DSN (NOTIFY=DELAY) has been sent */
 };
 
+/* Appends an entry's header (up to and including the blank line); h's
+ * body_off is ignored. The addresses must be free of control characters. */
+void qfile_format_head(struct hk_buf *out, const struct qfile_head *h);
 /* Parses the header at the start of buf. 0, or -1 (EBADMSG). */
 int qfile_parse_head(const char *buf, size_t len, struct qfile_head *h);
 /* Reads the first QFILE_MAX_HEAD bytes of a file and parses them; *size_r

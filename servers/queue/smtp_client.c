@@ -52,7 +52,7 @@ struct smtpc {
 	unsigned nlines;
 	struct hk_buf text;
 	/* what EHLO offered */
-	bool ext_starttls, ext_size, ext_8bit;
+	bool ext_starttls, ext_size, ext_8bit, ext_dsn;
 	unsigned long long size_max;
 	struct smtpc_result res;
 };
@@ -161,13 +161,16 @@ send_mail(struct smtpc *c)
 		snprintf(size, sizeof(size), " SIZE=%zu", c->p.msglen);
 	bool body8 = c->ext_8bit && has_8bit(c->p.msg, c->p.msglen);
 	c->res.in_transaction = true;
-	send_cmd(c, ST_MAIL, c->p.to.mail, "MAIL FROM:<%s>%s%s\r\n", c->p.mail_from, size, body8 ? " BODY=8BITMIME" : "");
+	c->res.dsn = c->ext_dsn;
+	bool ret = c->ext_dsn && c->p.dsn_ret, envid = c->ext_dsn && c->p.dsn_envid;
+	send_cmd(c, ST_MAIL, c->p.to.mail, "MAIL FROM:<%s>%s%s%s%s%s%s\r\n", c->p.mail_from, size, body8 ? " BODY=8BITMIME" : "",
+	    ret ? " RET=" : "", ret ? c->p.dsn_ret : "", envid ? " ENVID=" : "", envid ? c->p.dsn_envid : "");
 }
 
 static void
 send_ehlo(struct smtpc *c, enum smtpc_state st)
 {
-	c->ext_starttls = c->ext_size = c->ext_8bit = false;
+	c->ext_starttls = c->ext_size = c->ext_8bit = c->ext_dsn = false;
 	c->size_max = 0;
 	send_cmd(c, st, c->p.to.ehlo, "EHLO %s\r\n", c->p.helo);
 }
@@ -231,6 +234,8 @@ ehlo_line(struct smtpc *c, const char *kw)
 		c->ext_starttls = true;
 	else if (strncasecmp(kw, "8BITMIME", 8) == 0 && (kw[8] == '\0' || kw[8] == ' '))
 		c->ext_8bit = true;
+	else if (strncasecmp(kw, "DSN", 3) == 0 && (kw[3] == '\0' || kw[3] == ' '))
+		c->ext_dsn = true;
 	else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == '\0' || kw[4] == ' ')) {
 		c->ext_size = true;
 		c->size_max = kw[4] ? strtoull(kw + 5, NULL, 10) : 0;
@@ -300,7 +305,11 @@ on_reply(struct smtpc *c, int code)
 			reply_fail(c, code);
 			return;
 		}
-		send_cmd(c, ST_RCPT, c->p.to.rcpt, "RCPT TO:<%s>\r\n", c->p.rcpt);
+		{
+			bool notify = c->ext_dsn && c->p.dsn_notify, orcpt = c->ext_dsn && c->p.dsn_orcpt;
+			send_cmd(c, ST_RCPT, c->p.to.rcpt, "RCPT TO:<%s>%s%s%s%s\r\n", c->p.rcpt, notify ? " NOTIFY=" : "",
+			    notify ? c->p.dsn_notify : "", orcpt ? " ORCPT=" : "", orcpt ? c->p.dsn_orcpt : "");
+		}
 		return;
 	case ST_RCPT:
 		if (!ok) {

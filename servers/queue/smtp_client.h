@@ -2,8 +2,10 @@
  * smtp_client.h - one outbound SMTP transaction (one recipient) on a
  * libevent bufferevent: connect (IPv4 or IPv6), greeting, EHLO (HELO when
  * EHLO is refused), opportunistic STARTTLS, MAIL (with SIZE= and
- * BODY=8BITMIME when the server offers them), RCPT, DATA with
- * dot-stuffing, QUIT.
+ * BODY=8BITMIME when the server offers them, RET= and ENVID= when it
+ * offers DSN), RCPT (NOTIFY= and ORCPT= when it offers DSN), DATA with
+ * dot-stuffing, QUIT. `dsn` in the result says whether the DSN
+ * parameters went on (RFC 3461 5.2.1: otherwise we report "relayed").
  *
  * Result: delivered (the server said 2xx to the final dot), temporary or
  * permanent failure, with the server's reply text or our own reason.
@@ -60,6 +62,8 @@ struct smtpc_params {
 	const char *msg;       /* CRLF lines, not dot-stuffed */
 	size_t msglen;
 	SSL_CTX *tls;          /* NULL: never STARTTLS */
+	/* RFC 3461 parameters to pass on, as the client gave them (xtext); NULL: none */
+	const char *dsn_ret, *dsn_envid, *dsn_notify, *dsn_orcpt;
 	struct smtpc_timeouts to;
 };
 
@@ -71,6 +75,7 @@ struct smtpc_result {
 	bool in_transaction; /* MAIL was sent: the server has spoken on this mail */
 	bool tls, tls_verified;
 	bool tls_failed;     /* the STARTTLS handshake or the EHLO after it failed */
+	bool dsn;            /* the server offered DSN: our parameters went with MAIL and RCPT */
 	char reply[SMTPC_MAX_TEXT]; /* "550 5.1.1 no such user" or our reason */
 };
 

@@ -226,6 +226,10 @@ parse_params(const char *p, const char *end, struct smtp_cmd *cmd)
 			return SMTP_PARSE_BAD_PARAM;
 		if (cmd->nparams >= SMTP_MAX_PARAMS)
 			return SMTP_PARSE_TOO_MANY_PARAMS;
+		/* a repeated keyword is ambiguous (which NOTIFY counts?): refuse it */
+		for (unsigned i = 0; i < cmd->nparams; i++)
+			if (cmd->params[i].key.len == (size_t)(p - k) && strncasecmp(cmd->params[i].key.ptr, k, (size_t)(p - k)) == 0)
+				return SMTP_PARSE_DUP_PARAM;
 		struct smtp_param *pm = &cmd->params[cmd->nparams++];
 		pm->key = (struct hk_str){ k, (size_t)(p - k) };
 		pm->value = (struct hk_str){ NULL, 0 };

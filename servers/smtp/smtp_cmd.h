@@ -54,7 +54,8 @@ enum smtp_parse_error {
 	SMTP_PARSE_SYNTAX,          /* 501 5.5.2 / 5.5.4 */
 	SMTP_PARSE_BAD_ADDRESS,     /* 501 5.1.7 (MAIL) / 5.1.3 (RCPT) */
 	SMTP_PARSE_BAD_PARAM,       /* 501 5.5.4 */
-	SMTP_PARSE_TOO_MANY_PARAMS  /* 501 5.5.4 */
+	SMTP_PARSE_TOO_MANY_PARAMS, /* 501 5.5.4 */
+	SMTP_PARSE_DUP_PARAM        /* 501 5.5.4: the same keyword twice (RFC 3461 4: "at most once") */
 };
 
 enum smtp_parse_error smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd);

@@ -45,7 +45,9 @@
 #include "message.h"
 #include "replylog.h"
 #include "scram.h"
+#include "queue/dsn.h"
 #include "queue/queue.h"
+#include "queue/queue_file.h"
 #include "queue/srs.h"
 #include "spf/spf.h"
 #include "store.h"
@@ -765,20 +767,41 @@ hook_sasl(struct smtp_session *s, const char *mech, int step, const char *data, 
 
 /* A queue entry: envelope lines, a blank line, the message. Written to
  * queue/tmp and renamed into queue/new by the batch commit, so it becomes
- * durable together with the mailbox copies. */
+ * durable together with the mailbox copies. With `r`, the entry carries
+ * the DSN parameters of the transaction and of that recipient, which the
+ * queue honours and passes on (RFC 3461 6.2.7.3: relays and an alias's
+ * targets keep NOTIFY and ORCPT). */
 static int
 queue_stage(struct mailsys *m, struct hk_store_batch *b, const char *kind, const char *from, const char *to,
-    const struct hk_store_part *parts, size_t nparts)
+    const struct smtp_tx *tx, const struct smtp_rcpt *r, const struct hk_store_part *parts, size_t nparts)
 {
+	struct qfile_head h = { .created = (long long)time(NULL) };
+	if (strlen(from) >= sizeof(h.from) || strlen(to) >= sizeof(h.to)) {
+		log_error("queue", "cannot queue %s to %.100s: address too long", kind, to);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	snprintf(h.kind, sizeof(h.kind), "%s", kind);
+	snprintf(h.from, sizeof(h.from), "%s", from);
+	snprintf(h.to, sizeof(h.to), "%s", to);
+	if (tx && r) {
+		/* validated by the session: they fit */
+		h.ret = tx->dsn_ret;
+		snprintf(h.envid, sizeof(h.envid), "%s", tx->envid ? tx->envid : "");
+		h.notify = r->notify;
+		snprintf(h.orcpt, sizeof(h.orcpt), "%s", r->orcpt ? r->orcpt : "");
+	}
 	unsigned long long n = __atomic_add_fetch(&m->queued, 1, __ATOMIC_RELAXED);
 	char *tmp = xasprintf("%s/tmp/%lld.%ld.%llu", m->queue_dir, (long long)time(NULL), (long)getpid(), n);
 	char *fin = xasprintf("%s/new/%lld.%ld.%llu", m->queue_dir, (long long)time(NULL), (long)getpid(), n);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	int rc = -1;
 	if (fd >= 0) {
-		char *head = xasprintf("HKQ1\nkind %s\nfrom %s\nto %s\ncreated %lld\n\n", kind, from, to, (long long)time(NULL));
-		bool ok = write(fd, head, strlen(head)) == (ssize_t)strlen(head);
-		free(head);
+		struct hk_buf head;
+		buf_init(&head);
+		qfile_format_head(&head, &h);
+		bool ok = write(fd, head.data, head.len) == (ssize_t)head.len;
+		buf_fini(&head);
 		for (size_t i = 0; ok && i < nparts; i++) {
 			const char *p = parts[i].data;
 			size_t left = parts[i].len;
@@ -977,7 +1000,7 @@ deliver_mailbox(struct delivery *d, struct hk_accounts *a, const char *address, 
 			snprintf(to, sizeof(to), "%.*s", (int)act->arg[0].len, act->arg[0].ptr);
 			parts_for(d, NULL, parts, &nparts);
 			/* SRS rewriting of the envelope sender comes with the queue runner */
-			if (queue_stage(m, d->batch, "forward", d->i->tx.mail_from, to, parts, nparts) < 0)
+			if (queue_stage(m, d->batch, "forward", d->i->tx.mail_from, to, NULL, NULL, parts, nparts) < 0)
 				d->failed = true, d->fail_errno = errno;
 			break;
 		}
@@ -996,7 +1019,7 @@ deliver_mailbox(struct delivery *d, struct hk_accounts *a, const char *address, 
 				snprintf(to, sizeof(to), "%s", d->i->tx.mail_from);
 			struct hk_store_part p = { mail.data, -1, 0, mail.len };
 			/* notices and replies go out with the null sender (RFC 3834) */
-			if (queue_stage(m, d->batch, act->kind == ACT_NOTIFY ? "notify" : "reply", "", to, &p, 1) < 0)
+			if (queue_stage(m, d->batch, act->kind == ACT_NOTIFY ? "notify" : "reply", "", to, NULL, NULL, &p, 1) < 0)
 				d->failed = true, d->fail_errno = errno;
 			else if (act->kind == ACT_REPLY) {
 				d->replies = xgrow(d->replies, &d->cap_replies, d->nreplies + 1, sizeof(*d->replies));
@@ -1028,6 +1051,41 @@ out:
 	env_fini(&eb);
 	unload_layers(progs, np);
 	free(res);
+}
+
+/* NOTIFY=SUCCESS for a recipient a hosted mailbox took: the "delivered"
+ * DSN (RFC 3464) to the sender, staged into the same batch as the copies,
+ * so it exists exactly when the delivery does. Headers only (RFC 3461 4.3:
+ * RET=FULL is for failures). */
+static void
+success_dsn_stage(struct delivery *d, const struct smtp_rcpt *r)
+{
+	struct mailsys *m = d->j->m;
+	const struct smtp_tx *tx = &d->i->tx;
+	char envid[SMTP_DSN_MAX_ENVID + 1], orcpt[SMTP_DSN_MAX_ORCPT + 1];
+	bool have_envid = tx->envid && smtp_dsn_xtext_decode((struct hk_str){ tx->envid, strlen(tx->envid) }, envid, sizeof(envid));
+	bool have_orcpt = r->orcpt && smtp_dsn_orcpt_decode((struct hk_str){ r->orcpt, strlen(r->orcpt) }, orcpt, sizeof(orcpt));
+	time_t now = time(NULL);
+	struct dsn_info di = {
+		.reporting_mta = m->cfg->hostname,
+		.sender = tx->mail_from,
+		.recipient = r->addr,
+		.diagnostic = "",
+		.arrival = now,
+		.now = now,
+		.msg = d->raw,
+		.msglen = d->rawlen,
+		.action = DSN_DELIVERED,
+		.envid = have_envid ? envid : NULL,
+		.orcpt = have_orcpt ? orcpt : NULL,
+	};
+	struct hk_buf mail;
+	buf_init(&mail);
+	dsn_build(&di, &mail);
+	struct hk_store_part p = { mail.data, -1, 0, mail.len };
+	if (queue_stage(m, d->batch, "dsn", "", tx->mail_from, NULL, NULL, &p, 1) < 0)
+		d->failed = true, d->fail_errno = errno;
+	buf_fini(&mail);
 }
 
 static void
@@ -1113,7 +1171,7 @@ data_stage(struct job *j)
 		size_t nparts;
 		if (r->relay) {
 			parts_for(d, NULL, parts, &nparts);
-			if (queue_stage(m, d->batch, "relay", i->tx.mail_from, r->addr, parts, nparts) < 0)
+			if (queue_stage(m, d->batch, "relay", i->tx.mail_from, r->addr, &i->tx, r, parts, nparts) < 0)
 				d->failed = true, d->fail_errno = errno;
 			d->stored++;
 			continue;
@@ -1123,16 +1181,21 @@ data_stage(struct job *j)
 			d->fail_errno = EIO;
 			continue;
 		}
+		unsigned stored_before = d->stored;
+		bool local_target = false;
 		for (size_t t = 0; t < ex->n; t++) {
 			if (ex->v[t].local) {
+				local_target = true;
 				deliver_mailbox(d, a, ex->v[t].address, r->addr);
 			} else {
 				parts_for(d, NULL, parts, &nparts);
-				if (queue_stage(m, d->batch, "forward", i->tx.mail_from, ex->v[t].address, parts, nparts) < 0)
+				if (queue_stage(m, d->batch, "forward", i->tx.mail_from, ex->v[t].address, &i->tx, r, parts, nparts) < 0)
 					d->failed = true, d->fail_errno = errno;
 				d->stored++;
 			}
 		}
+		if (local_target && d->stored > stored_before && (r->notify & SMTP_DSN_NOTIFY_SUCCESS) && i->tx.mail_from[0])
+			success_dsn_stage(d, r);
 	}
 	free(ex);
 	return true;

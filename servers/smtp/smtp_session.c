@@ -114,8 +114,10 @@ tx_reset(struct smtp_tx *tx)
 	for (size_t i = 0; i < tx->nrcpt; i++) {
 		free(tx->rcpts[i].addr);
 		free(tx->rcpts[i].mailbox);
+		free(tx->rcpts[i].orcpt);
 	}
 	free(tx->rcpts);
+	free(tx->envid);
 	if (tx->spool_fd >= 0)
 		close(tx->spool_fd);
 	if (tx->spool_path) {
@@ -272,7 +274,7 @@ smtp_session_ehlo_reply(struct smtp_session *s)
 	const struct hk_config *c = s->srv->cfg;
 	buf_printf(&b, "%s Hello %s [%s]", c->hostname, s->info.helo, s->info.peer_ip);
 	if (s->info.esmtp) {
-		buf_printf(&b, "\nSIZE %llu\nPIPELINING\n8BITMIME\nENHANCEDSTATUSCODES\nSMTPUTF8", (unsigned long long)c->max_message_size);
+		buf_printf(&b, "\nSIZE %llu\nPIPELINING\n8BITMIME\nENHANCEDSTATUSCODES\nSMTPUTF8\nDSN", (unsigned long long)c->max_message_size);
 		if (!s->info.tls && s->srv->tls)
 			buf_adds(&b, "\nSTARTTLS");
 		/* AUTH only over TLS: plaintext passwords never cross the wire */
@@ -302,10 +304,22 @@ do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	const struct smtp_param *body = smtp_cmd_param(c, "BODY");
 	for (unsigned i = 0; i < c->nparams; i++) {
 		struct hk_str k = c->params[i].key;
-		if (!str_ieq_cstr(k, "SIZE") && !str_ieq_cstr(k, "BODY") && !str_ieq_cstr(k, "SMTPUTF8") && !str_ieq_cstr(k, "AUTH")) {
+		if (!str_ieq_cstr(k, "SIZE") && !str_ieq_cstr(k, "BODY") && !str_ieq_cstr(k, "SMTPUTF8") && !str_ieq_cstr(k, "AUTH") &&
+		    !str_ieq_cstr(k, "RET") && !str_ieq_cstr(k, "ENVID")) {
 			reply_now(s, 555, "5.5.4 Unsupported MAIL parameter");
 			return;
 		}
+	}
+	const struct smtp_param *ret = smtp_cmd_param(c, "RET");
+	const struct smtp_param *envid = smtp_cmd_param(c, "ENVID");
+	enum smtp_dsn_ret dsn_ret = SMTP_DSN_RET_NONE;
+	if (ret && !smtp_dsn_ret_parse(ret->value, &dsn_ret)) {
+		reply_now(s, 501, "5.5.4 Bad RET parameter (FULL or HDRS)");
+		return;
+	}
+	if (envid && !smtp_dsn_envid_ok(envid->value)) {
+		reply_now(s, 501, "5.5.4 Bad ENVID parameter (xtext, at most 100 characters)");
+		return;
 	}
 	uint64_t declared = 0;
 	if (size) {
@@ -341,6 +355,8 @@ do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	tx->size_param = declared;
 	tx->body_8bit = body && str_ieq_cstr(body->value, "8BITMIME");
 	tx->smtputf8 = smtp_cmd_param(c, "SMTPUTF8") != NULL;
+	tx->dsn_ret = dsn_ret;
+	tx->envid = envid ? xstrndup(envid->value.ptr, envid->value.len) : NULL;
 	tx->spool_fd = -1;
 	if (s->srv->hooks && s->srv->hooks->mail) {
 		start_hook(s);
@@ -367,6 +383,17 @@ do_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 			reply_now(s, 555, "5.5.4 Unsupported RCPT parameter");
 			return;
 		}
+	const struct smtp_param *notify = smtp_cmd_param(c, "NOTIFY");
+	const struct smtp_param *orcpt = smtp_cmd_param(c, "ORCPT");
+	unsigned nbits = 0;
+	if (notify && !smtp_dsn_notify_parse(notify->value, &nbits)) {
+		reply_now(s, 501, "5.5.4 Bad NOTIFY parameter (NEVER, or SUCCESS, FAILURE, DELAY)");
+		return;
+	}
+	if (orcpt && !smtp_dsn_orcpt_ok(orcpt->value)) {
+		reply_now(s, 501, "5.5.4 Bad ORCPT parameter (addr-type;xtext, at most 500 characters)");
+		return;
+	}
 	if (c->utf8 && !tx->smtputf8) {
 		reply_now(s, 553, "5.6.7 Non-ASCII address needs SMTPUTF8");
 		return;
@@ -375,6 +402,8 @@ do_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 	struct smtp_rcpt *r = &tx->rcpts[tx->nrcpt];
 	memset(r, 0, sizeof(*r));
 	r->addr = c->postmaster ? xasprintf("postmaster@%s", s->srv->cfg->hostname) : xstrndup(c->path.ptr, c->path.len);
+	r->notify = nbits;
+	r->orcpt = orcpt ? xstrndup(orcpt->value.ptr, orcpt->value.len) : NULL;
 	if (s->srv->hooks && s->srv->hooks->rcpt) {
 		start_hook(s);
 		s->srv->hooks->rcpt(s, r);
@@ -382,6 +411,7 @@ do_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 	}
 	/* no hooks: nothing is hosted here, and nobody may relay */
 	free(r->addr);
+	free(r->orcpt);
 	reply_now(s, 554, "5.7.1 Relay access denied");
 }
 
@@ -403,6 +433,7 @@ smtp_session_rcpt_drop(struct smtp_session *s, struct smtp_rcpt *r)
 	(void)s;
 	free(r->addr);
 	free(r->mailbox);
+	free(r->orcpt);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -750,6 +781,9 @@ command(struct smtp_session *s, const char *line, size_t len)
 		return;
 	case SMTP_PARSE_BAD_ADDRESS:
 		reply_now(s, 501, c.verb == SMTP_MAIL ? "5.1.7 Bad sender address syntax" : "5.1.3 Bad recipient address syntax");
+		return;
+	case SMTP_PARSE_DUP_PARAM:
+		reply_now(s, 501, "5.5.4 Duplicate parameter");
 		return;
 	default:
 		reply_now(s, 501, "5.5.4 Syntax error in parameters or arguments");

@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "smtp_cmd.h"
 #include "smtp_data.h"
+#include "smtp_dsn.h"
 
 struct smtp_session;
 struct smtp_server;
@@ -31,6 +32,8 @@ struct smtp_rcpt {
 	char *mailbox;  /* the local mailbox it resolved to, or NULL for a relay */
 	bool relay;     /* delivered by the outbound queue */
 	void *data;     /* the hooks' per-recipient state */
+	unsigned notify; /* enum smtp_dsn_notify bits; 0: no NOTIFY given */
+	char *orcpt;    /* ORCPT as given ("rfc822;xtext"), or NULL */
 };
 
 struct smtp_tx {
@@ -43,6 +46,8 @@ struct smtp_tx {
 	int spool_fd;
 	int spf;           /* enum hk_spf of the MAIL FROM identity */
 	char *spf_header;  /* Received-SPF value */
+	enum smtp_dsn_ret dsn_ret; /* RET= (RFC 3461 4.3) */
+	char *envid;       /* ENVID as given (xtext), or NULL */
 };
 
 /* What the session asks of the rest of the server. Each hook must end in

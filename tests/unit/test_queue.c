@@ -1,8 +1,10 @@
 /*
  * test_queue.c - the outbound queue's pure parts: SRS encode/reverse
  * (hash, case, age, tampering, limits, key file rules), the DSN builder
- * (RFC 3464 fields, status codes, header quoting and its limit), queue
- * entry headers and state files, and the SMTP client's dot-stuffing.
+ * (RFC 3464 fields, status codes, header quoting and its limit; the
+ * delivered, relayed and delayed actions, RET=FULL and its size cap,
+ * ENVID/ORCPT), queue entry headers (with and without the DSN lines) and
+ * state files, and the SMTP client's dot-stuffing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,6 +208,179 @@ test_qfile_head(void **state)
 	assert_false(qfile_name_ok(""));
 }
 
+
+static const char DSN_MSG[] = "From: a@x.test\r\nSubject: hello\r\n\r\nsecret body\r\n";
+
+static char *
+dsn_of(const struct dsn_info *d)
+{
+	struct hk_buf b;
+	buf_init(&b);
+	dsn_build(d, &b);
+	for (size_t i = 0; i < b.len; i++) /* every line ends in CRLF */
+		if (b.data[i] == '\n')
+			assert_true(i > 0 && b.data[i - 1] == '\r');
+	return b.data; /* the caller frees */
+}
+
+static void
+test_dsn_actions(void **state)
+{
+	(void)state;
+	struct dsn_info d = { .reporting_mta = "mail.example.jp", .sender = "a@x.test", .recipient = "b@y.test", .diagnostic = "",
+		.arrival = NOW, .now = NOW, .msg = DSN_MSG, .msglen = strlen(DSN_MSG), .action = DSN_DELIVERED, .ret_full = true };
+	char *s = dsn_of(&d);
+	assert_non_null(strstr(s, "Subject: Successful Mail Delivery Report\r\n"));
+	assert_non_null(strstr(s, "Action: delivered\r\nStatus: 2.0.0\r\n"));
+	assert_null(strstr(s, "Diagnostic-Code")); /* nothing to say */
+	assert_null(strstr(s, "Will-Retry-Until"));
+	/* RET=FULL is for failures only (RFC 3461 4.3) */
+	assert_non_null(strstr(s, "Content-Type: text/rfc822-headers\r\n"));
+	assert_null(strstr(s, "secret body"));
+	free(s);
+
+	d.action = DSN_RELAYED;
+	d.remote_mta = "mx.y.test";
+	d.diagnostic = "250 2.0.0 queued";
+	d.from_remote = true;
+	s = dsn_of(&d);
+	assert_non_null(strstr(s, "Action: relayed\r\nStatus: 2.0.0\r\nRemote-MTA: dns; mx.y.test\r\n"));
+	assert_non_null(strstr(s, "Diagnostic-Code: smtp; 250 2.0.0 queued\r\n"));
+	free(s);
+
+	d.action = DSN_DELAYED;
+	d.diagnostic = "451 4.3.0 later";
+	d.retry_until = NOW + 5 * 86400;
+	s = dsn_of(&d);
+	assert_non_null(strstr(s, "Subject: Delayed Mail (still being retried)\r\n"));
+	assert_non_null(strstr(s, "Action: delayed\r\nStatus: 4.3.0\r\n"));
+	char want[80];
+	struct tm tm;
+	time_t until = NOW + 5 * 86400;
+	gmtime_r(&until, &tm);
+	strftime(want, sizeof(want), "Will-Retry-Until: %a, %d %b %Y %H:%M:%S +0000\r\n", &tm);
+	assert_non_null(strstr(s, want));
+	assert_null(strstr(s, "secret body"));
+	free(s);
+
+	/* a delay of our own (no remote said anything): class 4 still */
+	d.from_remote = false;
+	d.remote_mta = NULL;
+	d.diagnostic = "connection refused";
+	s = dsn_of(&d);
+	assert_non_null(strstr(s, "Status: 4.0.0\r\n"));
+	assert_non_null(strstr(s, "Diagnostic-Code: X-Hikyaku; connection refused\r\n"));
+	free(s);
+}
+
+static void
+test_dsn_ret_full(void **state)
+{
+	(void)state;
+	struct dsn_info d = { .reporting_mta = "m.test", .sender = "a@x", .recipient = "b@y", .diagnostic = "550 5.1.1 no",
+		.from_remote = true, .arrival = NOW, .now = NOW, .msg = DSN_MSG, .msglen = strlen(DSN_MSG), .ret_full = true };
+	char *s = dsn_of(&d);
+	assert_non_null(strstr(s, "Content-Type: message/rfc822\r\n"));
+	assert_non_null(strstr(s, "\r\n\r\nsecret body\r\n"));
+	assert_null(strstr(s, "text/rfc822-headers"));
+	free(s);
+	/* one byte over the cap: headers only, and the text says why */
+	size_t n = DSN_MAX_FULL + 1;
+	char *big = malloc(n);
+	memset(big, 'x', n);
+	memcpy(big, DSN_MSG, strlen(DSN_MSG));
+	d.msg = big;
+	d.msglen = n;
+	s = dsn_of(&d);
+	assert_null(strstr(s, "message/rfc822"));
+	assert_non_null(strstr(s, "Content-Type: text/rfc822-headers\r\n"));
+	assert_non_null(strstr(s, "only its headers are attached"));
+	assert_true(strlen(s) < 16 * 1024);
+	free(s);
+	/* at the cap: whole */
+	d.msglen = DSN_MAX_FULL;
+	s = dsn_of(&d);
+	assert_non_null(strstr(s, "Content-Type: message/rfc822\r\n"));
+	free(s);
+	free(big);
+}
+
+static void
+test_dsn_envid_orcpt(void **state)
+{
+	(void)state;
+	struct dsn_info d = { .reporting_mta = "m.test", .sender = "a@x", .recipient = "b@y", .diagnostic = "550 x",
+		.from_remote = true, .arrival = NOW, .now = NOW, .msg = DSN_MSG, .msglen = strlen(DSN_MSG), .envid = "env 1",
+		.orcpt = "rfc822;orig+x@y" };
+	char *s = dsn_of(&d);
+	/* per-message field before Reporting-MTA, per-recipient before Final-Recipient (RFC 3464 2.2, 2.3) */
+	const char *e = strstr(s, "Original-Envelope-Id: env 1\r\nReporting-MTA: dns; m.test\r\n");
+	const char *o = strstr(s, "Original-Recipient: rfc822;orig+x@y\r\nFinal-Recipient: rfc822; b@y\r\n");
+	assert_non_null(e);
+	assert_non_null(o);
+	assert_true(e < o);
+	free(s);
+	/* whatever they hold, they stay on one line */
+	d.envid = "a\r\nX-Evil: 1";
+	s = dsn_of(&d);
+	assert_null(strstr(s, "\r\nX-Evil"));
+	free(s);
+}
+
+static void
+test_qfile_head_dsn(void **state)
+{
+	(void)state;
+	struct qfile_head w = { .kind = "relay", .from = "a@x.test", .to = "b@y.test", .created = 77, .ret = SMTP_DSN_RET_FULL,
+		.envid = "E+2B1", .notify = SMTP_DSN_NOTIFY_SUCCESS | SMTP_DSN_NOTIFY_DELAY, .orcpt = "rfc822;<b@y>" };
+	struct hk_buf b;
+	buf_init(&b);
+	qfile_format_head(&b, &w);
+	assert_string_equal(b.data, "HKQ1\nkind relay\nfrom a@x.test\nto b@y.test\ncreated 77\nret FULL\nenvid E+2B1\n"
+				    "notify SUCCESS,DELAY\norcpt rfc822;<b@y>\n\n");
+	buf_adds(&b, "MSG");
+	struct qfile_head h;
+	assert_int_equal(qfile_parse_head(b.data, b.len, &h), 0);
+	assert_string_equal(h.kind, "relay");
+	assert_int_equal(h.ret, SMTP_DSN_RET_FULL);
+	assert_string_equal(h.envid, "E+2B1");
+	assert_int_equal(h.notify, SMTP_DSN_NOTIFY_SUCCESS | SMTP_DSN_NOTIFY_DELAY);
+	assert_string_equal(h.orcpt, "rfc822;<b@y>");
+	assert_string_equal(b.data + h.body_off, "MSG");
+	buf_fini(&b);
+	/* no DSN lines: exactly the old format */
+	struct qfile_head o = { .kind = "bounce", .from = "", .to = "a@x.test", .created = 5 };
+	buf_init(&b);
+	qfile_format_head(&b, &o);
+	assert_string_equal(b.data, "HKQ1\nkind bounce\nfrom \nto a@x.test\ncreated 5\n\n");
+	assert_int_equal(qfile_parse_head(b.data, b.len, &h), 0);
+	assert_int_equal(h.ret, SMTP_DSN_RET_NONE);
+	assert_int_equal(h.notify, 0);
+	assert_string_equal(h.envid, "");
+	assert_string_equal(h.orcpt, "");
+	buf_fini(&b);
+	/* one of them alone */
+	const char *one = "HKQ1\nkind relay\nfrom a@x\nto b@y\ncreated 1\nnotify NEVER\n\n";
+	assert_int_equal(qfile_parse_head(one, strlen(one), &h), 0);
+	assert_int_equal(h.notify, SMTP_DSN_NOTIFY_NEVER);
+	const char *bad[] = {
+		"HKQ1\nkind r\nfrom \nto b\ncreated 1\nret BOTH\n\n",
+		"HKQ1\nkind r\nfrom \nto b\ncreated 1\nnotify NEVER,DELAY\n\n",
+		"HKQ1\nkind r\nfrom \nto b\ncreated 1\nenvid a+0A\n\n",
+		"HKQ1\nkind r\nfrom \nto b\ncreated 1\norcpt nosemicolon\n\n",
+		"HKQ1\nkind r\nfrom \nto b\ncreated 1\nnotify DELAY\nret FULL\n\n", /* out of order */
+		"HKQ1\nkind r\nfrom \nto b\ncreated 1\nret FULL\nret FULL\n\n",     /* twice */
+		"HKQ1\nkind r\nfrom \nto b\ncreated 1\nsurprise 1\n\n",             /* unknown */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (qfile_parse_head(bad[i], strlen(bad[i]), &h) != -1)
+			fail_msg("accepted %s", bad[i]);
+	/* an ENVID one over its limit */
+	char lng[256];
+	snprintf(lng, sizeof(lng), "HKQ1\nkind r\nfrom \nto b\ncreated 1\nenvid %0101d\n\n", 0);
+	assert_int_equal(qfile_parse_head(lng, strlen(lng), &h), -1);
+}
+
 static void
 test_qfile_state(void **state)
 {
@@ -223,6 +398,12 @@ test_qfile_state(void **state)
 	assert_int_equal(s.attempts, 3);
 	assert_int_equal(s.next, 99);
 	assert_string_equal(s.error, "451 line break");
+	assert_false(s.delay_warned);
+	w.delay_warned = true;
+	assert_int_equal(qfile_state_write(dir, "e1", &w), 0);
+	assert_int_equal(qfile_state_read(dir, "e1", &s), 0);
+	assert_true(s.delay_warned);
+	assert_int_equal(s.attempts, 3);
 	char *p = xasprintf("%s/e1.st", dir);
 	unlink(p);
 	free(p);
@@ -278,6 +459,10 @@ main(void)
 		cmocka_unit_test(test_dsn_header_limit),
 		cmocka_unit_test(test_dsn_status),
 		cmocka_unit_test(test_qfile_head),
+		cmocka_unit_test(test_dsn_actions),
+		cmocka_unit_test(test_dsn_ret_full),
+		cmocka_unit_test(test_dsn_envid_orcpt),
+		cmocka_unit_test(test_qfile_head_dsn),
 		cmocka_unit_test(test_qfile_state),
 		cmocka_unit_test(test_dot_stuffing),
 		cmocka_unit_test(test_timeouts),
