@@ -270,6 +270,7 @@ cmd_serve(int argc, char **argv)
 		printf("  running as %s:%s (uid %u, gid %u)\n", pd.user, pd.group, (unsigned)pd.uid, (unsigned)pd.gid);
 	fflush(stdout);
 	srv.workers = worker_pool_new(base, 0);
+	srv.auth = auth_service_new(&cfg);
 	/* one resolver for SPF and the queue: one cache, one set of sockets */
 	struct dns_config dc = {
 		.servers = cfg.dns_server,
@@ -291,7 +292,7 @@ cmd_serve(int argc, char **argv)
 	pop3.base = base;
 	pop3.tls = srv.tls;
 	pop3.workers = srv.workers;
-	pop3.auth = auth_service_new(&cfg);
+	pop3.auth = srv.auth;
 	queue = queue_new(base, &cfg, srv.workers, dns, &err); /* outbound delivery */
 	if (queue == NULL)
 		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
@@ -311,7 +312,7 @@ out_listeners:
 	smtp_server_close_all(&srv);
 	pop3_server_close_all(&pop3);
 	worker_pool_free(&srv.workers);
-	auth_service_free(&pop3.auth);
+	auth_service_free(&srv.auth);
 	queue_free(&queue);
 	mailsys_free(&mail);
 	if (dns) {

@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +34,7 @@
 #include <unistd.h>
 
 #include "accounts.h"
-#include "authfail.h"
+#include "core/auth.h"
 #include "compose.h"
 #include "core/log.h"
 #include "core/rulecache.h"
@@ -67,9 +66,7 @@ struct mailsys {
 	struct dns_resolver *dns; /* borrowed from serve.c */
 	struct spf_ctx *spf;
 	char *acct_path, *key_path, *global_rules, *queue_dir, *replylog;
-	pthread_key_t acct_key;
 	unsigned long long queued;
-	struct hk_authfail *af; /* failed logins per client and account */
 	struct queue *queue;    /* woken after deliveries that queued mail */
 	unsigned char srs_key[SRS_KEY_LEN];
 	bool have_srs_key;
@@ -88,36 +85,16 @@ struct msess {
 	struct spf_check *spf;
 	struct spf_result spf_res;
 	bool spf_done;
-	/* SASL exchanges (touched only by the session's worker job) */
-	struct hk_scram_server *scram;
-	char scram_user[HK_ADDRESS_MAX + 1];
-	bool scram_ok;
-	char challenge[HK_CHALLENGE_MAX];
+	/* the SASL exchange (touched only by the session's worker job) */
+	struct sasl_server *sasl;
 };
 
-static void
-acct_close(void *p)
-{
-	struct hk_accounts *a = p;
-	hk_accounts_close(&a);
-}
-
-/* The accounts handle of the calling worker thread (one per thread:
- * GDBM handles are per thread). */
+/* The calling worker thread's accounts handle (core/auth.h: one per
+ * thread, GDBM handles are per thread). */
 static struct hk_accounts *
 accounts_handle(struct mailsys *m)
 {
-	struct hk_accounts *a = pthread_getspecific(m->acct_key);
-	if (a)
-		return a;
-	struct hk_accounts_config c = { .path = m->acct_path, .key_path = m->key_path };
-	char err[256];
-	if (hk_accounts_open_gdbm(&c, &a, err, sizeof(err)) != HK_ACCT_OK) {
-		log_error("accounts", "cannot open %s: %s", m->acct_path, err);
-		return NULL;
-	}
-	pthread_setspecific(m->acct_key, a);
-	return a;
+	return auth_service_accounts(m->srv->auth);
 }
 
 /* --- environment and rules ------------------------------------------------ */
@@ -237,7 +214,7 @@ run_smtp_stage(struct mailsys *m, struct smtp_session *s, int stage, const char 
 
 /* --- worker jobs ---------------------------------------------------------- */
 
-enum job_kind { JOB_CONNECT, JOB_HELO, JOB_MAIL, JOB_RCPT, JOB_DATA, JOB_AUTH, JOB_SASL };
+enum job_kind { JOB_CONNECT, JOB_HELO, JOB_MAIL, JOB_RCPT, JOB_DATA, JOB_SASL };
 
 struct job {
 	enum job_kind kind;
@@ -247,11 +224,11 @@ struct job {
 	int code;
 	char text[512];
 	bool close;
-	char *user, *pass;
-	bool auth_ok;
 	/* SASL */
-	char mech[24];
-	int step;
+	char *user;      /* authenticated, or the name a failed login tried */
+	bool auth_ok;
+	bool start, has_data;
+	enum sasl_mech mech;
 	char *data;
 	size_t len;
 	char *challenge; /* base64; NULL when the exchange ended */
@@ -294,12 +271,11 @@ auth_verdict(struct job *j)
 {
 	struct mailsys *m = j->m;
 	struct smtp_session_info *i = smtp_session_info(j->s);
+	unsigned delay = auth_service_record(m->srv->auth, i->peer_ip, j->user, j->auth_ok);
 	if (j->auth_ok) {
-		hk_authfail_success(m->af, i->peer_ip, j->user);
 		smtp_session_auth_result(j->s, true, j->user);
 		return;
 	}
-	unsigned delay = hk_authfail_failure(m->af, i->peer_ip, j->user && *j->user ? j->user : NULL, (int64_t)time(NULL));
 	if (delay == 0) {
 		smtp_session_auth_result(j->s, false, "");
 		return;
@@ -316,9 +292,7 @@ auth_verdict(struct job *j)
 static bool
 auth_blocked(struct smtp_session *s)
 {
-	struct hk_authfail_verdict v;
-	hk_authfail_check(the_mailsys->af, smtp_session_info(s)->peer_ip, NULL, (int64_t)time(NULL), &v);
-	if (!v.blocked)
+	if (!auth_service_blocked(the_mailsys->srv->auth, smtp_session_info(s)->peer_ip))
 		return false;
 	smtp_session_reply(s, 454, "4.7.0 Too many failed logins from your address; try again later", true);
 	return true;
@@ -361,12 +335,6 @@ job_done(void *arg)
 			else
 				smtp_session_reply(s, j->code, j->text, true);
 			break;
-		case JOB_AUTH:
-			if (j->code == 0)
-				auth_verdict(j);
-			else
-				smtp_session_reply(s, j->code, j->text, true);
-			break;
 		case JOB_DATA:
 			smtp_session_tx_done(s);
 			smtp_session_reply(s, j->code, j->text, j->code >= 400);
@@ -377,10 +345,6 @@ job_done(void *arg)
 			smtp_session_reply(s, j->code, j->text, j->code >= 400);
 			break;
 		}
-	}
-	if (j->pass) {
-		explicit_bzero(j->pass, strlen(j->pass));
-		free(j->pass);
 	}
 	free(j->user);
 	if (j->data) {
@@ -427,7 +391,7 @@ hook_closed(struct smtp_session *s)
 	struct msess *ms = smtp_session_hook_data(s);
 	if (ms) {
 		spf_cancel(&ms->spf);
-		hk_scram_server_free(&ms->scram);
+		sasl_server_free(&ms->sasl);
 		free(ms);
 	}
 }
@@ -616,62 +580,6 @@ hook_rcpt(struct smtp_session *s, struct smtp_rcpt *r)
 /* --- auth ------------------------------------------------------------------------------ */
 
 static void
-auth_work(void *arg)
-{
-	struct job *j = arg;
-	struct hk_accounts *a = accounts_handle(j->m);
-	if (a == NULL) {
-		j->code = 454;
-		snprintf(j->text, sizeof(j->text), "4.7.0 Temporary authentication failure");
-		return;
-	}
-	struct hk_user *u = xmalloc(sizeof(*u));
-	enum hk_auth_result r = hk_accounts_auth_plain(a, j->user, j->pass, u);
-	if (r == HK_AUTH_OK) {
-		j->auth_ok = true;
-		free(j->user);
-		j->user = xstrdup(u->address);
-	} else if (r == HK_AUTH_TEMPFAIL) {
-		j->code = 454;
-		snprintf(j->text, sizeof(j->text), "4.7.0 Temporary authentication failure");
-	}
-	free(u);
-}
-
-static void
-hook_auth(struct smtp_session *s, const char *mech, const char *user, const char *pass)
-{
-	(void)mech;
-	if (auth_blocked(s))
-		return;
-	struct job *j = job_new(JOB_AUTH, s);
-	j->user = xstrdup(user);
-	j->pass = xstrdup(pass);
-	worker_submit(the_mailsys->srv->workers, auth_work, job_done, j);
-}
-
-static void
-sasl_end(struct job *j, struct msess *ms, bool ok, const char *user)
-{
-	j->auth_ok = ok;
-	if (ok)
-		j->user = xstrdup(user);
-	hk_scram_server_free(&ms->scram);
-	ms->scram_ok = false;
-}
-
-static char *
-b64(const char *p, size_t n)
-{
-	struct hk_buf b;
-	buf_init(&b);
-	hk_b64_encode(p, n, &b);
-	if (b.data == NULL)
-		buf_add(&b, "", 0);
-	return buf_steal(&b);
-}
-
-static void
 sasl_work(void *arg)
 {
 	struct job *j = arg;
@@ -682,80 +590,50 @@ sasl_work(void *arg)
 		snprintf(j->text, sizeof(j->text), "4.7.0 Temporary authentication failure");
 		return;
 	}
-	if (strcmp(j->mech, "CRAM-MD5") == 0) {
-		if (j->step == 0) {
-			hk_auth_challenge(j->m->cfg->hostname, ms->challenge);
-			j->challenge = b64(ms->challenge, strlen(ms->challenge));
-			return;
-		}
-		char *resp = xstrndup(j->data, j->len);
-		char addr[HK_ADDRESS_MAX + 1] = "";
-		enum hk_auth_result r = hk_accounts_auth_cram_md5(a, ms->challenge, resp, addr);
-		free(resp);
-		if (r == HK_AUTH_TEMPFAIL) {
-			j->code = 454;
-			snprintf(j->text, sizeof(j->text), "4.7.0 Temporary authentication failure");
-			return;
-		}
-		sasl_end(j, ms, r == HK_AUTH_OK, addr);
+	if (j->start) { /* a new exchange; a cancelled one is dropped here */
+		sasl_server_free(&ms->sasl);
+		ms->sasl = sasl_server_new(j->mech, j->m->cfg->hostname);
+	}
+	if (ms->sasl == NULL) {
+		j->code = 503;
+		snprintf(j->text, sizeof(j->text), "5.5.1 No authentication in progress");
 		return;
 	}
-	/* SCRAM-SHA-256 (RFC 5802, 7677): client-first, client-final, then
-	 * the empty response to our server-final */
-	struct hk_buf out;
-	buf_init(&out);
-	if (ms->scram_ok) {
-		sasl_end(j, ms, j->len == 0, ms->scram_user);
-		buf_fini(&out);
-		return;
-	}
-	if (ms->scram == NULL) {
-		if (j->len == 0 && j->step == 0) {
-			j->challenge = xstrdup(""); /* no initial response: ask for it */
-			buf_fini(&out);
-			return;
-		}
-		struct hk_scram_opts o = { false, NULL, 0 };
-		ms->scram = hk_scram_server_new(&o);
-		enum hk_scram_status st = hk_scram_server_client_first(ms->scram, j->data, j->len);
-		if (st != HK_SCRAM_CONTINUE) {
-			sasl_end(j, ms, false, NULL);
-			buf_fini(&out);
-			return;
-		}
-		struct hk_scram_keys keys;
-		char addr[HK_ADDRESS_MAX + 1] = "";
-		enum hk_acct_status ks = hk_accounts_scram_keys(a, hk_scram_server_username(ms->scram), &keys, addr);
-		snprintf(ms->scram_user, sizeof(ms->scram_user), "%s", addr);
-		st = hk_scram_server_first(ms->scram, ks == HK_ACCT_OK ? &keys : NULL, &out);
-		explicit_bzero(&keys, sizeof(keys));
-		if (st != HK_SCRAM_CONTINUE) {
-			sasl_end(j, ms, false, NULL);
-			buf_fini(&out);
-			return;
-		}
-		j->challenge = b64(out.data, out.len);
-		buf_fini(&out);
-		return;
-	}
-	enum hk_scram_status st = hk_scram_server_final(ms->scram, j->data, j->len, &out);
-	if (st == HK_SCRAM_OK) {
-		ms->scram_ok = true;
-		j->challenge = b64(out.data, out.len); /* server-final "v=..." */
+	struct hk_buf ch;
+	buf_init(&ch);
+	enum sasl_status st = sasl_server_step(ms->sasl, a, j->data, j->len, j->has_data, &ch);
+	if (st == SASL_CONTINUE) {
+		struct hk_buf b64;
+		buf_init(&b64);
+		hk_b64_encode(ch.data ? ch.data : "", ch.len, &b64);
+		j->challenge = b64.data ? buf_steal(&b64) : xstrdup("");
+		buf_fini(&b64);
+	} else if (st == SASL_TEMPFAIL) {
+		j->code = 454;
+		snprintf(j->text, sizeof(j->text), "4.7.0 Temporary authentication failure");
+	} else if (st == SASL_MALFORMED) {
+		j->code = 501;
+		snprintf(j->text, sizeof(j->text), "5.5.2 Malformed authentication exchange");
 	} else {
-		sasl_end(j, ms, false, NULL);
+		j->auth_ok = st == SASL_OK;
+		j->user = xstrdup(sasl_server_user(ms->sasl));
 	}
-	buf_fini(&out);
+	if (st != SASL_CONTINUE)
+		sasl_server_free(&ms->sasl);
+	if (ch.data)
+		explicit_bzero(ch.data, ch.len);
+	buf_fini(&ch);
 }
 
 static void
-hook_sasl(struct smtp_session *s, const char *mech, int step, const char *data, size_t len)
+hook_sasl(struct smtp_session *s, enum sasl_mech m, bool start, const char *data, size_t len, bool has_data)
 {
-	if (step == 0 && auth_blocked(s))
+	if (start && auth_blocked(s))
 		return;
 	struct job *j = job_new(JOB_SASL, s);
-	snprintf(j->mech, sizeof(j->mech), "%s", mech);
-	j->step = step;
+	j->mech = m;
+	j->start = start;
+	j->has_data = has_data;
 	j->data = xmalloc(len + 1);
 	memcpy(j->data, data, len);
 	j->data[len] = '\0';
@@ -1297,7 +1175,6 @@ static const struct smtp_hooks hooks = {
 	.mail = hook_mail,
 	.rcpt = hook_rcpt,
 	.data = hook_data,
-	.auth = hook_auth,
 	.sasl = hook_sasl,
 	.closed = hook_closed,
 };
@@ -1329,19 +1206,12 @@ mailsys_new(struct smtp_server *srv, struct dns_resolver *dns, struct hk_buf *er
 	mkdir(t, 0700);
 	free(q);
 	free(t);
-	pthread_key_create(&m->acct_key, acct_close);
 	char *keys = xasprintf("%s/keys", m->cfg->state_dir);
 	mkdir(keys, 0700);
 	free(keys);
 	char *srs_path = xasprintf("%s/keys/srs.key", m->cfg->state_dir);
 	m->have_srs_key = srs_key_load(srs_path, m->srs_key) == 0;
 	free(srs_path);
-	struct hk_authfail_config afc;
-	hk_authfail_config_default(&afc);
-	afc.base_delay_ms = m->cfg->auth_delay_ms;
-	afc.max_delay_ms = m->cfg->auth_delay_ms * 16;
-	afc.ip_block_after = m->cfg->auth_block_after;
-	m->af = hk_authfail_new(&afc);
 	m->committer = hk_store_committer_new(HK_STORE_SYNC_SYNCFS, 1);
 	m->dns = dns; /* borrowed: serve.c's, shared with the queue */
 	if (m->dns == NULL)
@@ -1363,13 +1233,11 @@ mailsys_free(struct mailsys **mp)
 	spf_ctx_free(&m->spf);
 	hk_store_committer_free(&m->committer);
 	rulecache_free(&m->rules);
-	hk_authfail_free(&m->af);
 	free(m->acct_path);
 	free(m->key_path);
 	free(m->global_rules);
 	free(m->queue_dir);
 	free(m->replylog);
-	pthread_key_delete(m->acct_key);
 	if (the_mailsys == m)
 		the_mailsys = NULL;
 	free(m);

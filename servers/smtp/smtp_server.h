@@ -14,12 +14,14 @@
 struct event_base;
 struct tls_server;
 struct worker_pool;
+struct auth_service;
 
 struct smtp_server {
 	struct event_base *base;
 	const struct hk_config *cfg;
 	struct tls_server *tls;
 	struct worker_pool *workers;
+	struct auth_service *auth; /* accounts handles and failed-login accounting, shared with POP3/IMAP */
 	const struct smtp_hooks *hooks;
 	void *hooks_ctx;
 	unsigned nsessions;

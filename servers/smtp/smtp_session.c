@@ -33,6 +33,7 @@
 #include "core/log.h"
 #include "smtp_server.h"
 #include "core/tls.h"
+#include "scram.h"
 
 enum sstate {
 	ST_GREETING,   /* waiting for the connect hook */
@@ -42,7 +43,8 @@ enum sstate {
 	ST_CLOSING     /* flushing the last reply, then closing */
 };
 
-enum auth_mech { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN, AUTH_SASL };
+/* a SASL response line, base64 (SCRAM's messages are bounded far below) */
+#define SMTP_SASL_LINE_MAX 12288
 
 struct smtp_session {
 	struct smtp_server *srv;
@@ -56,11 +58,7 @@ struct smtp_session {
 	unsigned errors;
 	bool greeted;       /* HELO/EHLO seen */
 	struct smtp_data data;
-	enum auth_mech auth_mech;
-	int auth_step;
-	char *auth_user_tmp;
-	char auth_mech_name[24]; /* AUTH_SASL: the mechanism */
-	int auth_sasl_step;
+	enum sasl_mech auth_mech; /* of the exchange in ST_AUTH */
 	void *hook_data;
 	struct hk_buf log;
 	struct event *close_ev; /* waits for the last reply to leave under TLS */
@@ -143,7 +141,6 @@ session_free(struct smtp_session *s)
 	if (s->srv->hooks && s->srv->hooks->closed)
 		s->srv->hooks->closed(s);
 	tx_reset(&s->info.tx);
-	free(s->auth_user_tmp);
 	buf_fini(&s->log);
 	s->srv->nsessions--;
 	free(s);
@@ -548,58 +545,13 @@ smtp_session_tx_done(struct smtp_session *s)
 
 static void do_starttls(struct smtp_session *s);
 
-static void
-decode_b64(const char *in, size_t len, struct hk_buf *out, bool *ok)
-{
-	*ok = false;
-	if (len % 4 != 0 || len > 4096)
-		return;
-	buf_reserve(out, len);
-	int n = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)in, (int)len);
-	if (n < 0)
-		return;
-	if (len >= 1 && in[len - 1] == '=')
-		n--;
-	if (len >= 2 && in[len - 2] == '=')
-		n--;
-	out->len = (size_t)n;
-	out->data[n] = '\0';
-	*ok = true;
-}
-
-static void
-auth_plain(struct smtp_session *s, const char *b64, size_t len)
-{
-	struct hk_buf d;
-	buf_init(&d);
-	bool ok;
-	decode_b64(b64, len, &d, &ok);
-	/* authzid NUL authcid NUL passwd */
-	const char *p = d.data, *end = d.data ? d.data + d.len : NULL;
-	const char *n1 = ok ? memchr(p, '\0', (size_t)(end - p)) : NULL;
-	const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
-	if (!ok || n1 == NULL || n2 == NULL || memchr(n2 + 1, '\0', (size_t)(end - n2 - 1))) {
-		s->state = ST_CMD;
-		reply_now(s, 501, "5.5.2 Malformed AUTH PLAIN response");
-		buf_fini(&d);
-		return;
-	}
-	char *user = xstrndup(n1 + 1, (size_t)(n2 - n1 - 1));
-	char *pass = xstrndup(n2 + 1, (size_t)(end - n2 - 1));
-	s->state = ST_CMD;
-	start_hook(s);
-	s->srv->hooks->auth(s, "PLAIN", user, pass);
-	explicit_bzero(pass, strlen(pass));
-	explicit_bzero(d.data, d.len);
-	free(user);
-	free(pass);
-	buf_fini(&d);
-}
-
+/* AUTH: the mechanism's exchange runs in the sasl hook (core/sasl.h on a
+ * worker); the session does the framing: the initial response ("=" is an
+ * empty one), 334 challenges, base64 lines, "*" to cancel (RFC 4954). */
 static void
 do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	if (!is_submission(s) || !s->info.tls || s->srv->hooks == NULL || s->srv->hooks->auth == NULL) {
+	if (!is_submission(s) || !s->info.tls || s->srv->hooks == NULL || s->srv->hooks->sasl == NULL) {
 		reply_now(s, 503, s->info.tls || !is_submission(s) ? "5.5.1 AUTH not available here" : "5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
@@ -617,64 +569,25 @@ do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 	size_t ml = sp ? (size_t)(sp - a) : n;
 	const char *ir = sp ? sp + 1 : NULL;
 	size_t irl = sp ? n - ml - 1 : 0;
-	if (ml == 5 && strncasecmp(a, "PLAIN", 5) == 0) {
-		if (ir && !(irl == 1 && ir[0] == '=')) {
-			auth_plain(s, ir, irl);
-			return;
-		}
-		s->state = ST_AUTH;
-		s->auth_mech = AUTH_PLAIN;
-		smtp_session_reply(s, 334, "", false);
+	enum sasl_mech m;
+	if (!sasl_mech_parse(a, ml, &m)) {
+		reply_now(s, 504, "5.5.4 Unrecognized authentication mechanism");
 		return;
 	}
-	if (ml == 5 && strncasecmp(a, "LOGIN", 5) == 0) {
-		s->state = ST_AUTH;
-		s->auth_mech = AUTH_LOGIN;
-		s->auth_step = 0;
-		if (ir) {
-			struct hk_buf d;
-			buf_init(&d);
-			bool ok;
-			decode_b64(ir, irl, &d, &ok);
-			if (!ok || memchr(d.data, '\0', d.len)) {
-				s->state = ST_CMD;
-				reply_now(s, 501, "5.5.2 Malformed AUTH LOGIN response");
-				buf_fini(&d);
-				return;
-			}
-			s->auth_user_tmp = xstrndup(d.data, d.len);
-			buf_fini(&d);
-			s->auth_step = 1;
-			smtp_session_reply(s, 334, "UGFzc3dvcmQ6", false); /* "Password:" */
-			return;
-		}
-		smtp_session_reply(s, 334, "VXNlcm5hbWU6", false); /* "Username:" */
-		return;
-	}
-	if (s->srv->hooks->sasl && ((ml == 13 && strncasecmp(a, "SCRAM-SHA-256", 13) == 0) || (ml == 8 && strncasecmp(a, "CRAM-MD5", 8) == 0))) {
-		snprintf(s->auth_mech_name, sizeof(s->auth_mech_name), "%.*s", (int)ml, a);
-		for (char *p = s->auth_mech_name; *p; p++)
-			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-		s->auth_mech = AUTH_SASL;
-		s->auth_sasl_step = 0;
-		s->state = ST_AUTH;
-		struct hk_buf d;
-		buf_init(&d);
-		bool ok = true;
-		if (ir && !(irl == 1 && ir[0] == '='))
-			decode_b64(ir, irl, &d, &ok);
-		if (!ok) {
-			s->state = ST_CMD;
-			reply_now(s, 501, "5.5.2 Malformed initial response");
-			buf_fini(&d);
-			return;
-		}
-		start_hook(s);
-		s->srv->hooks->sasl(s, s->auth_mech_name, 0, d.data ? d.data : "", d.len);
+	struct hk_buf d;
+	buf_init(&d);
+	if (ir && !(irl == 1 && ir[0] == '=') && (irl > SMTP_SASL_LINE_MAX || !hk_b64_decode(ir, irl, &d))) {
+		reply_now(s, 501, "5.5.2 Malformed initial response");
 		buf_fini(&d);
 		return;
 	}
-	reply_now(s, 504, "5.5.4 Unrecognized authentication mechanism");
+	s->auth_mech = m;
+	s->state = ST_AUTH;
+	start_hook(s);
+	s->srv->hooks->sasl(s, m, true, d.data ? d.data : "", d.len, ir != NULL);
+	if (d.data)
+		explicit_bzero(d.data, d.len);
+	buf_fini(&d);
 }
 
 void
@@ -683,69 +596,30 @@ smtp_session_sasl_challenge(struct smtp_session *s, const char *b64)
 	if (s->dead)
 		return;
 	s->state = ST_AUTH;
-	s->auth_sasl_step++;
 	smtp_session_reply(s, 334, b64, false);
 }
 
+/* A client line during a SASL exchange. */
 static void
 auth_line(struct smtp_session *s, const char *line, size_t len)
 {
 	if (len == 1 && line[0] == '*') {
 		s->state = ST_CMD;
-		free(s->auth_user_tmp);
-		s->auth_user_tmp = NULL;
 		reply_now(s, 501, "5.0.0 Authentication cancelled");
-		return;
-	}
-	if (s->auth_mech == AUTH_PLAIN) {
-		auth_plain(s, line, len);
-		return;
-	}
-	if (s->auth_mech == AUTH_SASL) {
-		struct hk_buf d;
-		buf_init(&d);
-		bool ok = true;
-		if (len)
-			decode_b64(line, len, &d, &ok);
-		if (!ok) {
-			s->state = ST_CMD;
-			reply_now(s, 501, "5.5.2 Malformed SASL response");
-			buf_fini(&d);
-			return;
-		}
-		start_hook(s);
-		s->srv->hooks->sasl(s, s->auth_mech_name, s->auth_sasl_step, d.data ? d.data : "", d.len);
-		if (d.data)
-			explicit_bzero(d.data, d.len);
-		buf_fini(&d);
 		return;
 	}
 	struct hk_buf d;
 	buf_init(&d);
-	bool ok;
-	decode_b64(line, len, &d, &ok);
-	if (!ok || (d.data && memchr(d.data, '\0', d.len))) {
+	if (len > SMTP_SASL_LINE_MAX || (len && !hk_b64_decode(line, len, &d))) {
 		s->state = ST_CMD;
-		free(s->auth_user_tmp);
-		s->auth_user_tmp = NULL;
-		reply_now(s, 501, "5.5.2 Malformed AUTH LOGIN response");
+		reply_now(s, 501, "5.5.2 Malformed SASL response");
 		buf_fini(&d);
 		return;
 	}
-	if (s->auth_step == 0) {
-		s->auth_user_tmp = xstrndup(d.data ? d.data : "", d.len);
-		s->auth_step = 1;
-		smtp_session_reply(s, 334, "UGFzc3dvcmQ6", false);
-	} else {
-		s->state = ST_CMD;
-		char *user = s->auth_user_tmp;
-		s->auth_user_tmp = NULL;
-		start_hook(s);
-		s->srv->hooks->auth(s, "LOGIN", user ? user : "", d.data ? d.data : "");
-		free(user);
-		if (d.data)
-			explicit_bzero(d.data, d.len);
-	}
+	start_hook(s);
+	s->srv->hooks->sasl(s, s->auth_mech, false, d.data ? d.data : "", d.len, true);
+	if (d.data)
+		explicit_bzero(d.data, d.len);
 	buf_fini(&d);
 }
 

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "core/config.h"
+#include "core/sasl.h"
 #include "smtp_cmd.h"
 #include "smtp_data.h"
 #include "smtp_dsn.h"
@@ -59,13 +60,11 @@ struct smtp_hooks {
 	void (*rcpt)(struct smtp_session *s, struct smtp_rcpt *r);
 	/* the message is in tx->spool_path; deliver or refuse */
 	void (*data)(struct smtp_session *s);
-	/* SASL: verify; reply with 235 or 535 */
-	void (*auth)(struct smtp_session *s, const char *mech, const char *user, const char *pass);
-	/* challenge-response mechanisms (SCRAM-SHA-256, CRAM-MD5): `step` 0 is
-	 * the start (data: the initial response, maybe empty), then each
+	/* SASL (core/sasl.h): `start` on the AUTH command (data: the decoded
+	 * initial response; has_data false when there was none), then each
 	 * decoded client response. Answer with smtp_session_sasl_challenge or
-	 * smtp_session_auth_result. */
-	void (*sasl)(struct smtp_session *s, const char *mech, int step, const char *data, size_t len);
+	 * smtp_session_auth_result (or a reply for trouble). */
+	void (*sasl)(struct smtp_session *s, enum sasl_mech m, bool start, const char *data, size_t len, bool has_data);
 	void (*closed)(struct smtp_session *s);
 };
 
