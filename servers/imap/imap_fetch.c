@@ -128,7 +128,7 @@ section(struct imap_parser *P, struct imap_fetch *f, bool peek)
 				ok = false;
 			if (!ok)
 				break;
-			buf_printf(&text, sec->nparts ? ".%u" : "%u", n);
+			buf_printf(&text, "%u", n); /* the "." before it was added when it was read */
 			sec->parts[sec->nparts++] = n;
 			more = false;
 			if (imap_p_accept(P, '.')) {

@@ -261,7 +261,7 @@ digits(struct imap_parser *P, uint64_t max, uint64_t *out)
 	if (P->p == s)
 		return imap_p_fail(P, "Expected a number");
 	*out = n;
-	return imap_p_token(P);
+	return true;
 }
 
 bool
@@ -271,7 +271,7 @@ imap_p_number(struct imap_parser *P, uint32_t *out)
 	if (!digits(P, UINT32_MAX, &n))
 		return false;
 	*out = (uint32_t)n;
-	return true;
+	return imap_p_token(P);
 }
 
 bool
@@ -287,21 +287,25 @@ imap_p_nz_number(struct imap_parser *P, uint32_t *out)
 bool
 imap_p_number64(struct imap_parser *P, uint64_t *out)
 {
-	return digits(P, INT64_MAX, out); /* RFC 7162 mod-sequence-value: 1*DIGIT, < 2^63 */
+	/* RFC 7162 mod-sequence-value: 1*DIGIT, < 2^63 */
+	return digits(P, INT64_MAX, out) && imap_p_token(P);
 }
 
-/* seq-number = nz-number / "*" */
+/* seq-number = nz-number / "*"; not counted as tokens: a set is one
+ * token, bounded by IMAP_MAX_SEQ_RANGES */
 static bool
 seq_number(struct imap_parser *P, uint32_t *out)
 {
 	if (imap_p_accept(P, '*')) {
 		*out = IMAP_SEQ_STAR;
-		return imap_p_token(P);
+		return true;
 	}
-	if (!imap_p_nz_number(P, out))
+	uint64_t n;
+	if (!digits(P, UINT32_MAX - 1, &n)) /* 2^32-1 would read as "*" */
 		return false;
-	if (*out == IMAP_SEQ_STAR) /* 2^32-1 would read as "*" */
-		return imap_p_fail(P, "Number too large");
+	if (n == 0)
+		return imap_p_fail(P, "Zero is not a valid number here");
+	*out = (uint32_t)n;
 	return true;
 }
 
@@ -331,7 +335,7 @@ imap_p_seqset(struct imap_parser *P, struct imap_seqset *out)
 		}
 		out->r[out->n++] = r;
 	} while (imap_p_accept(P, ','));
-	return true;
+	return imap_p_token(P);
 }
 
 bool
