@@ -151,7 +151,8 @@ static enum imap_read_event
 error_ev(struct imap_reader *r, struct imap_read_ev *ev, const char *status, const char *text)
 {
 	ev->type = IMAP_READ_ERROR;
-	ev->tag = cmd_tag(r);
+	/* a line-mode line has no tag: the session answers for its command */
+	ev->tag = r->line_mode ? (struct hk_str){ r->tag, 0 } : cmd_tag(r);
 	ev->status = status;
 	ev->text = text;
 	return IMAP_READ_ERROR;
@@ -397,7 +398,9 @@ imap_reader_next(struct imap_reader *r, struct imap_read_ev *ev)
 				return IMAP_READ_MORE;
 			const char *lf = memchr(p, '\n', avail);
 			size_t n = lf ? (size_t)(lf - p) : avail;
-			if (r->text_len + n > IMAP_MAX_LINE) {
+			/* the CR of a CRLF does not count; a lone CR might be the start of one */
+			size_t counted = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+			if (r->text_len + counted > IMAP_MAX_LINE) {
 				if (r->cmd.len == 0) /* not even the tag yet: take it from the input */
 					buf_add(&r->cmd, p, n < IMAP_MAX_TAG + 2 ? n : IMAP_MAX_TAG + 2);
 				enum imap_read_event e = error_ev(r, ev, "BAD", "Command line too long");
@@ -408,7 +411,7 @@ imap_reader_next(struct imap_reader *r, struct imap_read_ev *ev)
 				return e;
 			}
 			buf_add(&r->cmd, p, n);
-			r->text_len += n;
+			r->text_len += counted;
 			r->in_off += n;
 			if (lf == NULL)
 				return IMAP_READ_MORE;

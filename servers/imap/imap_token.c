@@ -372,6 +372,8 @@ imap_p_mailbox(struct imap_parser *P, struct imap_mailbox *out)
 	struct hk_buf b;
 	buf_init(&b);
 	int rc = mutf7_decode(s.ptr, s.len, &b);
+	if (rc == 0 && memchr(b.data ? b.data : "", '\0', b.len) != NULL)
+		rc = -1; /* "&AAA-" decodes to U+0000 */
 	if (rc == 0)
 		out->name = arena_strndup(P->a, b.data ? b.data : "", b.len);
 	buf_fini(&b);

@@ -274,7 +274,7 @@ test_reader_limits(void **state)
 	buf_adds(&in, "a1 NOOP ");
 	while (in.len < IMAP_MAX_LINE)
 		buf_addc(&in, 'x');
-	buf_adds(&in, "\na2 NOOP\r\n");
+	buf_adds(&in, "\r\na2 NOOP\r\n");
 	char *t = transcript(&lim_small, in.data, in.len, 0, NULL);
 	assert_non_null(strstr(t, "CMD[a1 NOOP xxx"));
 	assert_non_null(strstr(t, "CMD[a2 NOOP]"));
@@ -329,6 +329,21 @@ test_reader_line_mode(void **state)
 	imap_reader_feed(r, "a3 STARTTLS\r\na4 LOGIN x y\r\n", 27);
 	assert_int_equal(imap_reader_next(r, &ev), IMAP_READ_COMMAND);
 	assert_int_equal(imap_reader_pending(r), 14);
+	/* a line-mode line too long: refused untagged, the rest skipped */
+	assert_int_equal(imap_reader_next(r, &ev), IMAP_READ_COMMAND); /* a4 LOGIN, still pending */
+	imap_reader_line_mode(r, true);
+	struct hk_buf big;
+	buf_init(&big);
+	while (big.len <= IMAP_MAX_LINE)
+		buf_adds(&big, "QUFB ");
+	buf_adds(&big, "{9+}\r\na5 NOOP\r\n");
+	imap_reader_feed(r, big.data, big.len);
+	assert_int_equal(imap_reader_next(r, &ev), IMAP_READ_ERROR);
+	assert_int_equal(ev.tag.len, 0);
+	imap_reader_line_mode(r, false);
+	assert_int_equal(imap_reader_next(r, &ev), IMAP_READ_COMMAND);
+	assert_memory_equal(ev.data, "a5 NOOP", 7);
+	buf_fini(&big);
 	imap_reader_free(&r);
 }
 
@@ -485,6 +500,8 @@ test_parse_mailboxes(void **state)
 	bad("a SELECT &Jjo");              /* unterminated base64 */
 	bad("a SELECT &AGE-");             /* "a" encoded in base64: not canonical */
 	bad("a SELECT \"caf\xc3\xa9\"");   /* raw 8-bit is not modified UTF-7 */
+	bad("a SELECT &AAA-");             /* U+0000 */
+	bad("a LIST \"\" &AAA-*");
 	bad("a SELECT INBOX (QRESYNC)");
 	bad("a SELECT INBOX ()");
 	bad("a SELECT");
