@@ -286,6 +286,8 @@ line_complete(struct imap_reader *r, struct imap_read_ev *ev)
 	r->text_len += 2;
 	bool append = r->streamed_at == SIZE_MAX && is_append_message(r, brace);
 	if (append) {
+		if (r->lim.append_max == 0) /* not logged in: the state is wrong, not the size */
+			return refuse(r, ev, true, sync, size, "BAD", "APPEND not allowed now");
 		if (size > r->lim.append_max)
 			return refuse(r, ev, true, sync, size, "NO", "[TOOBIG] Message too large");
 		r->streamed_at = brace;

@@ -57,7 +57,8 @@
 
 struct imap_reader_limits {
 	uint64_t literal_max; /* any literal but the APPEND message (e.g. 8 KiB before login) */
-	uint64_t append_max;  /* the APPEND message (the account's max message size; 0: APPEND refused) */
+	uint64_t append_max;  /* the APPEND message (the account's max message size); 0: APPEND is
+	                       * refused with BAD (before login), over it with NO [TOOBIG] */
 	uint64_t discard_max; /* a refused {n+} literal larger than this ends the connection */
 };
 

@@ -234,7 +234,11 @@ test_reader_append_stream(void **state)
 	    "BEGIN(3,nonsync) DATA[abc] CMD[A1 APPEND {5+}\\r\\nDraft {3+}\\r\\n|streamed@22] ");
 	/* before login append_max is 0 */
 	assert_transcript(&lim_small, "A1 APPEND INBOX {3}\r\nA2 NOOP\r\n",
-	    "ERR[A1 NO [TOOBIG] Message too large] CMD[A2 NOOP] ");
+	    "ERR[A1 BAD APPEND not allowed now] CMD[A2 NOOP] ");
+	/* over append_max, and at it */
+	const struct imap_reader_limits lim_tiny = { .literal_max = 16, .append_max = 4, .discard_max = 16 };
+	assert_transcript(&lim_tiny, "A1 APPEND INBOX {5+}\r\n12345\r\nA2 APPEND INBOX {4+}\r\n1234\r\n",
+	    "ERR[A1 NO [TOOBIG] Message too large] BEGIN(4,nonsync) DATA[1234] CMD[A2 APPEND INBOX {4+}\\r\\n|streamed@16] ");
 	/* refused by the session at STREAM_BEGIN: {n} gets no continuation */
 	const char *s1 = "A1 APPEND Nope {3}\r\nA2 NOOP\r\n";
 	assert_transcript_r(&lim_auth, s1, strlen(s1), "[TRYCREATE] No such mailbox",
