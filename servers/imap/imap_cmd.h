@@ -10,7 +10,10 @@
  *
  * Ownership: everything the parsed command points to is allocated in the
  * arena passed in (the per-command "transaction" arena), except an inline
- * APPEND message, which points into the command text.
+ * APPEND message, which points into the command text. Give it no budget
+ * (arena_alloc aborts past one): what the parser allocates is bounded by
+ * a small multiple of the command's size plus fixed arrays (64 FETCH
+ * sections, 1024 SEARCH keys).
  *
  * Errors: imap_cmd_parse returns IMAP_PARSE_BAD with cmd->error the text
  * for "TAG BAD <error>", or IMAP_PARSE_BAD_TAG when the tag itself is
