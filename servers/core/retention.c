@@ -98,7 +98,7 @@ load_progs(struct run *r)
 
 /* --- the cursor ------------------------------------------------------------
  * "FOLDER\nBASE\n": the last message evaluated by a run that stopped at its
- * bound. Written by rename (never half a file); not fsync-ed: losing it
+ * bound (BASE empty: the run stopped before the folder's first message). Written by rename (never half a file); not fsync-ed: losing it
  * only means the next run starts from the beginning again. */
 
 static void
@@ -110,7 +110,7 @@ cursor_read(struct run *r)
 	if (read_file(path, CURSOR_MAX, &data, &len) == 0) {
 		char *nl = memchr(data, '\n', len);
 		char *nl2 = nl ? memchr(nl + 1, '\n', len - (size_t)(nl + 1 - data)) : NULL;
-		if (nl && nl2 && nl > data && nl2 > nl + 1) {
+		if (nl && nl2 && nl > data) { /* an empty base: the folder's start */
 			r->cur_folder = xstrndup(data, (size_t)(nl - data));
 			r->cur_base = xstrndup(nl + 1, (size_t)(nl2 - nl - 1));
 			r->resuming = true;
@@ -598,8 +598,8 @@ run_folder(struct run *r, const char *folder)
 	for (; i < l.n; i++) {
 		if (r->budget == 0) {
 			done = false;
-			if (i > 0 && r->o->mode == RETENTION_MODE_RETENTION && !r->o->dry_run) {
-				struct hk_str x = hk_store_base_name(l.v[i - 1].filename);
+			if (r->o->mode == RETENTION_MODE_RETENTION && !r->o->dry_run) {
+				struct hk_str x = i > 0 ? hk_store_base_name(l.v[i - 1].filename) : HK_STR("");
 				char *base = xstrndup(x.ptr, x.len);
 				cursor_write(r, folder, base);
 				free(base);
