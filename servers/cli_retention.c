@@ -153,6 +153,11 @@ run_one(const struct retention_ctx *ctx, struct hk_accounts *a, const struct hk_
 	total->failed += s.failed;
 	total->incomplete |= s.incomplete;
 	total->no_rules |= s.no_rules;
+	if (s.busy) {
+		fprintf(stderr, "hikyaku: %s: another retention or refilter run is working on this mailbox; try again\n",
+		    u->address);
+		return 1;
+	}
 	if (s.incomplete)
 		printf("# %s: stopped after %zu messages (--limit); run again to continue\n", u->address, s.evaluated);
 	return s.failed ? 1 : 0;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -27,6 +28,7 @@
 #include "vm.h"
 
 #define CURSOR_FILE "hikyaku-retention.cursor"
+#define LOCK_FILE "hikyaku-retention.lock"
 #define CURSOR_MAX 1024 /* bytes: a folder name and a base name */
 #define MAX_FLAG_ACTS 32 /* flags added per message; more are dropped (logged) */
 
@@ -625,6 +627,7 @@ retention_run_user(const struct retention_ctx *c, const struct retention_user *u
 	r.o = o;
 	r.stats = stats;
 	r.stage = o->mode == RETENTION_MODE_REFILTER ? STAGE_DELIVER : STAGE_RETENTION;
+	int lock_fd = -1;
 	r.now = o->now ? o->now : (int64_t)time(NULL);
 	r.budget = o->max_messages                        ? o->max_messages
 	    : o->mode == RETENTION_MODE_REFILTER ? SIZE_MAX
@@ -662,6 +665,23 @@ retention_run_user(const struct retention_ctx *c, const struct retention_user *u
 		snprintf(err, errlen, "%s: cannot open the mailbox: %s", u->address, strerror(errno));
 		rc = -1;
 		goto out;
+	}
+	/* one run per mailbox at a time (the sweep, a login, the CLI): two
+	 * runs moving the same message would leave two copies. A run that
+	 * finds the lock taken leaves the work to the one holding it. */
+	if (!o->dry_run) {
+		char *lp = xasprintf("%s/%s", r.root, LOCK_FILE);
+		lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		free(lp);
+		if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (lock_fd >= 0 && errno == EWOULDBLOCK) {
+				stats->busy = true;
+				goto out;
+			}
+			snprintf(err, errlen, "%s: cannot lock the mailbox: %s", u->address, strerror(errno));
+			rc = -1;
+			goto out;
+		}
 	}
 	if (o->mode == RETENTION_MODE_REFILTER) {
 		char *f = hk_store_folder_canon(o->folder ? o->folder : "INBOX");
@@ -703,6 +723,8 @@ retention_run_user(const struct retention_ctx *c, const struct retention_user *u
 		cursor_clear(&r);
 	hk_store_folder_list_free(&fl);
 out:
+	if (lock_fd >= 0)
+		close(lock_fd); /* releases the flock */
 	hk_store_close(&r.st);
 	free(r.root);
 	free(r.cur_folder);

@@ -34,6 +34,10 @@
  * (hk_program_stage_needs): the header block for header fields, the whole
  * file for body, size and attachments.
  *
+ * One run at a time per mailbox: a run (not a dry run) takes an flock on
+ * <Maildir>/hikyaku-retention.lock without waiting; when another run holds
+ * it, this one does nothing and says so (stats->busy).
+ *
  * BLOCKING: file-system I/O, fsync and rule runs: worker threads only.
  * Threads: a retention_ctx is read-only after setup and may be shared by
  * any number of threads (the rule cache has its own lock).
@@ -116,6 +120,7 @@ struct retention_stats {
 	size_t expunged, moved, copied, flagged, rejected, skipped, failed;
 	bool incomplete;           /* stopped at max_messages; a cursor was left */
 	bool no_rules;             /* no program has code for the stage: nothing was listed */
+	bool busy;                 /* another run holds the mailbox's lock: nothing was done */
 };
 
 /* Runs the rules on one mailbox. 0 when the run went through (some

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -425,6 +427,44 @@ test_retention_no_rules_lists_nothing(void **state)
 	assert_int_equal(count(f, "INBOX"), 1);
 }
 
+/* Two runs never work on one mailbox at once: the second does nothing
+ * and says the mailbox is busy; a dry run needs no lock. */
+static void
+test_retention_one_run_per_mailbox(void **state)
+{
+	struct fx *f = *state;
+	write_text(f->global, "on retention {\n    rule \"x\" { expunge }\n}\n");
+	put(f, NULL, "a", 0, 0);
+	char lp[500];
+	snprintf(lp, sizeof lp, "%s/hikyaku-retention.lock", f->root);
+	int fd = open(lp, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0); /* a run in another process */
+	struct retention_stats s;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* flock belongs to the open file: a child with its own open
+		 * file description sees the lock like another process would */
+		struct retention_opts o = { .mode = RETENTION_MODE_RETENTION, .now = f->now, .quiet = true };
+		char err[300];
+		int rc = retention_run_user(&f->ctx, &f->user, &o, &s, err, sizeof err);
+		_exit(rc == 0 && s.busy && s.expunged == 0 ? 0 : 1);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(count(f, "INBOX"), 1);
+	run(f, RETENTION_MODE_RETENTION, true, 0, &s); /* a dry run does not wait for it */
+	assert_false(s.busy);
+	assert_int_equal(s.expunged, 1);
+	close(fd);
+	run(f, RETENTION_MODE_RETENTION, false, 0, &s);
+	assert_false(s.busy);
+	assert_int_equal(s.expunged, 1);
+	assert_int_equal(count(f, "INBOX"), 0);
+}
+
 static void
 test_retention_missing_mailbox_is_nothing(void **state)
 {
@@ -571,6 +611,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_retention_dry_run_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_bounded_work_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_no_rules_lists_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_one_run_per_mailbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_missing_mailbox_is_nothing, setup, teardown),
 		cmocka_unit_test(test_program_stage_needs),
 		cmocka_unit_test_setup_teardown(test_retention_reads_message_when_needed, setup, teardown),
