@@ -366,7 +366,9 @@ apply(struct run *r, struct item *it, struct hk_final *fin, const struct hk_env 
 			if (f == NULL)
 				break;
 			if (strcmp(f, it->folder) == 0 || nmoves == 16) {
-				/* filed where it already is: that is a keep */
+				/* filed where it already is: that is a keep; past
+				 * 16 targets the original is kept rather than
+				 * losing the copies that were not made */
 				if (!keep)
 					keep = a;
 				free(f);
