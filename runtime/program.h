@@ -128,4 +128,13 @@ const struct hk_line_info *hk_program_line(const struct hk_program *p, uint32_t 
 
 const char *hk_layer_name(int layer);
 
+/* What a stage of a verified program can read of the message
+ * (program_needs.c): nothing (only envelope, plan and retention facts),
+ * the header block (subject, from, header "X", ...; envelope.from and
+ * envelope.to, which stored mail keeps in Return-Path and Delivered-To),
+ * or the body too (body, size, attachments). Ordered: NONE < HEADER <
+ * BODY. An upper bound (a fact in a rule that never matches counts). */
+enum hk_needs { HK_NEEDS_NONE, HK_NEEDS_HEADER, HK_NEEDS_BODY };
+enum hk_needs hk_program_stage_needs(const struct hk_program *p, int stage);
+
 #endif

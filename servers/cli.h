@@ -23,6 +23,9 @@ int cmd_serve(int argc, char **argv);
 int cmd_replies(int argc, char **argv);
 /* cli_queue.c: the outbound queue (list, flush, delete) */
 int cmd_queue(int argc, char **argv);
+/* cli_retention.c: rules on stored mail (retention run, refilter) */
+int cmd_retention(int argc, char **argv);
+int cmd_refilter(int argc, char **argv);
 
 /* cli_state.c: the state directory of the admin commands (--config FILE
  * or $HIKYAKU_CONFIG; --state DIR, else the configuration's state_dir,

@@ -37,6 +37,9 @@ usage(FILE *out)
 	      "  accounts check|repair      verify or salvage STATE/accounts.gdbm\n"
 	      "  replies list|clear [ADDR]  the auto-reply log: who was answered when\n"
 	      "  queue list|flush|delete ID  the outbound queue: entries, retry now, remove one\n"
+	      "  retention run USER|--all [--dry-run] [--limit N]  the retention rules on stored mail, now\n"
+	      "  refilter USER [--folder F] [--dry-run]  the deliver rules on stored mail (moves, deletes, flags;\n"
+	      "                            never sends); --dry-run shows what would happen\n"
 	      "\n"
 	      "Servers:\n"
 	      "  serve [--config FILE] [--state DIR] [--allow-root]   run the mail servers (SMTP now; POP3 and\n"
@@ -150,6 +153,7 @@ main(int argc, char **argv)
 		{ "disasm", cmd_disasm }, { "fmt", cmd_fmt }, { "serve", cmd_serve },
 		{ "domain", cmd_domain }, { "user", cmd_user }, { "alias", cmd_alias }, { "plan", cmd_plan },
 		{ "accounts", cmd_accounts }, { "replies", cmd_replies }, { "queue", cmd_queue },
+		{ "retention", cmd_retention }, { "refilter", cmd_refilter },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)

@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/privdrop.h"
+#include "core/retention_sweep.h"
 #include "core/tls.h"
 #include "core/worker.h"
 #include "dns/dns.h"
@@ -220,6 +221,7 @@ cmd_serve(int argc, char **argv)
 	struct mailsys *mail = NULL;
 	struct queue *queue = NULL;
 	struct dns_resolver *dns = NULL;
+	struct retention_sweep *retention = NULL;
 	struct listener ls[CONFIG_MAX_LISTENERS];
 	unsigned nls = 0;
 	struct smtp_server srv;
@@ -293,6 +295,9 @@ cmd_serve(int argc, char **argv)
 	pop3.tls = srv.tls;
 	pop3.workers = srv.workers;
 	pop3.auth = srv.auth;
+	/* retention on stored mail: at POP3 login and in the periodic sweep */
+	retention = retention_sweep_new(base, &cfg, srv.workers, srv.auth);
+	pop3.retention = retention_sweep_ctx(retention);
 	queue = queue_new(base, &cfg, srv.workers, dns, &err); /* outbound delivery */
 	if (queue == NULL)
 		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
@@ -311,18 +316,12 @@ out_listeners:
 		evconnlistener_free(ls[i].l);
 	smtp_server_close_all(&srv);
 	pop3_server_close_all(&pop3);
+	retention_sweep_stop(retention);
 	worker_pool_free(&srv.workers);
+	retention_sweep_free(&retention);
 	auth_service_free(&srv.auth);
 	queue_free(&queue);
 	mailsys_free(&mail);
-	if (dns) {
-		struct dns_stats ds;
-		dns_get_stats(dns, &ds);
-		log_info("dns", "lookups %llu: %llu from the cache, %llu joined one in flight, %llu sent; %u cached",
-		    (unsigned long long)ds.asked, (unsigned long long)ds.cache_hits, (unsigned long long)ds.joined,
-		    (unsigned long long)ds.sent, ds.cache_entries);
-	}
-	dns_resolver_free(&dns);
 	if (dns) {
 		struct dns_stats ds;
 		dns_get_stats(dns, &ds);

@@ -62,6 +62,8 @@ config_defaults(struct hk_config *c)
 	c->auth_delay_ms = 1000;
 	c->auth_block_after = 20;
 	c->queue_interval = 30;
+	c->retention_interval = 3600;
+	c->retention_max_messages = 10000; /* RETENTION_MAX_PER_RUN */
 	c->queue_retry = 300;
 	c->queue_retry_max = 4 * 3600;
 	c->queue_lifetime = 5 * 86400;
@@ -325,6 +327,14 @@ config_load(struct hk_config *c, const char *path, struct hk_buf *err)
 			ok = ok && v < 100000000 && (v > 0 || qi >= 5);
 			if (ok)
 				*qd[qi] = (unsigned)v;
+		} else if ((strcmp(k, "retention_interval") == 0 || strcmp(k, "retention_max_messages") == 0) && nw == 2) {
+			/* interval: seconds, 0 = no sweep (at most a week);
+			 * max_messages: per mailbox and run, 1..10,000,000 */
+			bool iv = strcmp(k, "retention_interval") == 0;
+			uint64_t v = parse_size(words[1], &ok);
+			ok = ok && (iv ? v <= 7 * 86400 : v >= 1 && v <= 10000000);
+			if (ok)
+				*(iv ? &c->retention_interval : &c->retention_max_messages) = (unsigned)v;
 		} else {
 			buf_printf(err, "%s:%u: unknown setting or wrong number of values: %s", path, lineno, k);
 			rc = -1;

@@ -27,6 +27,11 @@
  *   queue_delay_warning 14400 (NOTIFY=DELAY: the delayed DSN after this long; 0: never)
  *   queue_concurrency 20   (parallel outbound deliveries)
  *   queue_timeout 0        (seconds; caps every SMTP client timeout; 0: RFC 5321)
+ *   retention_interval 3600 (seconds between retention sweeps over every
+ *                           mailbox; 0: no sweep, retention still runs at
+ *                           POP3 login; at most 604800)
+ *   retention_max_messages 10000 (messages evaluated per mailbox and run;
+ *                           the next run resumes where this one stopped)
  *   max_message_size 50M
  *   max_recipients 100
  *   max_errors 10
@@ -90,6 +95,8 @@ struct hk_config {
 	/* the outbound queue (servers/queue/), all in seconds but concurrency */
 	unsigned queue_interval, queue_retry, queue_retry_max, queue_lifetime, queue_concurrency, queue_timeout;
 	unsigned queue_delay_warning; /* seconds; 0: no delayed DSNs */
+	/* stored mail (core/retention.h): sweep period (0: off), bound per run */
+	unsigned retention_interval, retention_max_messages;
 };
 
 void config_defaults(struct hk_config *c);

@@ -17,6 +17,7 @@ struct tls_server;
 struct worker_pool;
 struct auth_service;
 struct pop3_session;
+struct retention_ctx;
 
 struct pop3_server {
 	struct event_base *base;
@@ -24,6 +25,9 @@ struct pop3_server {
 	struct tls_server *tls;
 	struct worker_pool *workers;
 	struct auth_service *auth;
+	/* the retention stage runs after each login, before the listing;
+	 * NULL: not at all (core/retention.h) */
+	const struct retention_ctx *retention;
 	unsigned nsessions;
 	uint64_t next_id;
 	struct pop3_session *sessions; /* every live session */

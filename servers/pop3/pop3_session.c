@@ -31,6 +31,7 @@
 #include "core/auth.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "core/retention.h"
 #include "core/sasl.h"
 #include "core/worker.h"
 #include "pop3_cmd.h"
@@ -232,10 +233,14 @@ job_free(struct job *j)
 	free(j);
 }
 
-/* After a successful login (worker): lock and list the user's INBOX. */
+/* After a successful login (worker): the retention stage (so expired
+ * mail is not offered; skipped cheaply when no operator or domain rules
+ * have one), then lock and list the user's INBOX. */
 static void
 open_maildrop(struct job *j, struct hk_accounts *a)
 {
+	if (j->s->srv->retention)
+		retention_run_login(j->s->srv->retention, a, j->address);
 	struct hk_user *u = xmalloc(sizeof(*u));
 	if (hk_accounts_user_get(a, j->address, u) != HK_ACCT_OK) {
 		j->open = POP3_OPEN_ERROR;

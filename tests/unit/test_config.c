@@ -119,6 +119,40 @@ test_config_error_names_line(void **state)
 	buf_fini(&err);
 }
 
+/* retention_interval: seconds, 0 = no sweep, at most a week;
+ * retention_max_messages: 1..10,000,000 per mailbox and run. */
+static void
+test_config_retention_keys(void **state)
+{
+	(void)state;
+	struct hk_config c;
+	struct hk_buf err;
+	buf_init(&err);
+	config_defaults(&c);
+	assert_int_equal(c.retention_interval, 3600);
+	assert_int_equal(c.retention_max_messages, 10000);
+	config_fini(&c);
+	assert_int_equal(load_text(&c, "retention_interval 0\nretention_max_messages 1\n", &err), 0);
+	assert_int_equal(c.retention_interval, 0);
+	assert_int_equal(c.retention_max_messages, 1);
+	config_fini(&c);
+	assert_int_equal(load_text(&c, "retention_interval 604800\nretention_max_messages 10000000\n", &err), 0);
+	assert_int_equal(c.retention_interval, 604800);
+	config_fini(&c);
+	assert_int_equal(load_text(&c, "retention_interval 604801\n", &err), -1);
+	assert_non_null(strstr(err.data, ":1: bad value for retention_interval"));
+	config_fini(&c);
+	assert_int_equal(load_text(&c, "\nretention_max_messages 0\n", &err), -1);
+	assert_non_null(strstr(err.data, ":2: bad value for retention_max_messages"));
+	config_fini(&c);
+	assert_int_equal(load_text(&c, "retention_max_messages 10000001\n", &err), -1);
+	config_fini(&c);
+	assert_int_equal(load_text(&c, "retention_interval\n", &err), -1);
+	assert_non_null(strstr(err.data, "unknown setting or wrong number of values: retention_interval"));
+	config_fini(&c);
+	buf_fini(&err);
+}
+
 int
 main(void)
 {
@@ -128,6 +162,7 @@ main(void)
 		cmocka_unit_test(test_config_user_bad_names),
 		cmocka_unit_test(test_config_user_name_limit),
 		cmocka_unit_test(test_config_error_names_line),
+		cmocka_unit_test(test_config_retention_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
