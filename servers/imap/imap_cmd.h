@@ -129,12 +129,12 @@ struct imap_flags {
 #define IMAP_FETCH_MODSEQ 0x400u
 
 enum imap_section_spec {
-	IMAP_SECTION_ALL,               /* BODY[] or BODY[1.2] */
-	IMAP_SECTION_HEADER,
-	IMAP_SECTION_HEADER_FIELDS,
-	IMAP_SECTION_HEADER_FIELDS_NOT,
-	IMAP_SECTION_TEXT,
-	IMAP_SECTION_MIME,
+	IMAP_SPEC_ALL,               /* BODY[] or BODY[1.2] */
+	IMAP_SPEC_HEADER,
+	IMAP_SPEC_HEADER_FIELDS,
+	IMAP_SPEC_HEADER_FIELDS_NOT,
+	IMAP_SPEC_TEXT,
+	IMAP_SPEC_MIME,
 };
 
 struct imap_fetch_section {
@@ -186,7 +186,7 @@ enum imap_search_op {
 #undef X
 };
 
-struct imap_date {
+struct imap_day {
 	int year, mon, day; /* mon 1-12 */
 };
 
@@ -198,7 +198,7 @@ struct imap_search_key {
 	const char *header;            /* HEADER field name */
 	struct hk_str str;             /* string argument (NUL-terminated copy) */
 	uint64_t num;                  /* LARGER, SMALLER, MODSEQ */
-	struct imap_date date;
+	struct imap_day date;
 	struct imap_seqset set;        /* SEQSET, UID */
 };
 

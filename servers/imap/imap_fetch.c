@@ -77,27 +77,27 @@ static bool
 section_text(struct imap_parser *P, struct imap_fetch_section *sec, bool after_part, struct hk_buf *text)
 {
 	if (imap_p_keyword(P, "HEADER.FIELDS.NOT")) {
-		sec->spec = IMAP_SECTION_HEADER_FIELDS_NOT;
+		sec->spec = IMAP_SPEC_HEADER_FIELDS_NOT;
 		buf_adds(text, "HEADER.FIELDS.NOT");
 		return imap_p_sp(P) && header_list(P, sec, text);
 	}
 	if (imap_p_keyword(P, "HEADER.FIELDS")) {
-		sec->spec = IMAP_SECTION_HEADER_FIELDS;
+		sec->spec = IMAP_SPEC_HEADER_FIELDS;
 		buf_adds(text, "HEADER.FIELDS");
 		return imap_p_sp(P) && header_list(P, sec, text);
 	}
 	if (imap_p_keyword(P, "HEADER")) {
-		sec->spec = IMAP_SECTION_HEADER;
+		sec->spec = IMAP_SPEC_HEADER;
 		buf_adds(text, "HEADER");
 		return true;
 	}
 	if (imap_p_keyword(P, "TEXT")) {
-		sec->spec = IMAP_SECTION_TEXT;
+		sec->spec = IMAP_SPEC_TEXT;
 		buf_adds(text, "TEXT");
 		return true;
 	}
 	if (after_part && imap_p_keyword(P, "MIME")) {
-		sec->spec = IMAP_SECTION_MIME;
+		sec->spec = IMAP_SPEC_MIME;
 		buf_adds(text, "MIME");
 		return true;
 	}
@@ -113,7 +113,7 @@ section(struct imap_parser *P, struct imap_fetch *f, bool peek)
 	struct imap_fetch_section *sec = &f->sections[f->nsections++];
 	memset(sec, 0, sizeof(*sec));
 	sec->peek = peek;
-	sec->spec = IMAP_SECTION_ALL;
+	sec->spec = IMAP_SPEC_ALL;
 	struct hk_buf text;
 	buf_init(&text);
 	bool ok = imap_p_accept(P, '[');

@@ -53,7 +53,7 @@ bool imap_p_mailbox(struct imap_parser *P, struct imap_mailbox *out);
 bool imap_p_flag_list(struct imap_parser *P, struct imap_flags *out);
 /* flag *(SP flag) until ")" or the end (STORE without parentheses) */
 bool imap_p_flags_bare(struct imap_parser *P, struct imap_flags *out);
-bool imap_p_date(struct imap_parser *P, struct imap_date *out);
+bool imap_p_date(struct imap_parser *P, struct imap_day *out);
 bool imap_p_datetime(struct imap_parser *P, time_t *t, int *tz_minutes);
 
 /* imap_fetch.c, imap_search.c */

@@ -504,7 +504,7 @@ fixed_digits(struct imap_parser *P, int min, int max, int *out)
 
 /* date-text = date-day "-" date-month "-" date-year (1*2DIGIT "-" Mon "-" 4DIGIT) */
 static bool
-date_text(struct imap_parser *P, struct imap_date *d)
+date_text(struct imap_parser *P, struct imap_day *d)
 {
 	if (!fixed_digits(P, 1, 2, &d->day) || !imap_p_accept(P, '-') || !month(P, &d->mon) ||
 	    !imap_p_accept(P, '-') || !fixed_digits(P, 4, 4, &d->year))
@@ -514,7 +514,7 @@ date_text(struct imap_parser *P, struct imap_date *d)
 
 /* date = date-text / DQUOTE date-text DQUOTE */
 bool
-imap_p_date(struct imap_parser *P, struct imap_date *out)
+imap_p_date(struct imap_parser *P, struct imap_day *out)
 {
 	bool q = imap_p_accept(P, '"');
 	if (!date_text(P, out) || (q && !imap_p_accept(P, '"')))
@@ -542,7 +542,7 @@ days_from_civil(int64_t y, int m, int d)
 bool
 imap_p_datetime(struct imap_parser *P, time_t *t, int *tz_minutes)
 {
-	struct imap_date d;
+	struct imap_day d;
 	int hh, mm, ss, zone;
 	if (!imap_p_accept(P, '"'))
 		return imap_p_fail(P, "Invalid date-time");
