@@ -769,7 +769,12 @@ md_scan(struct hk_store *st, const char *folder, unsigned flags, struct hk_store
 				m.mtime = (int64_t)sb.st_mtime;
 			}
 			m.vsize = info.has_vsize ? info.vsize : m.size;
-			m.filename = xasprintf("%s/%s", sub, e->d_name);
+			/* "sub/name" without printf: 10,000 of these per scan */
+			size_t nl = strlen(e->d_name);
+			m.filename = xmalloc(4 + nl + 1);
+			memcpy(m.filename, sub, 3);
+			m.filename[3] = '/';
+			memcpy(m.filename + 4, e->d_name, nl + 1);
 			out->v = xgrow(out->v, &cap, out->n + 1, sizeof *out->v);
 			out->v[out->n++] = m;
 		}

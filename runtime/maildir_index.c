@@ -138,7 +138,7 @@ struct sync {
 	struct uidx idx;
 	struct hk_store_msg_list scan;
 	ssize_t *scan_ent; /* per scanned file: its entry, -1 new, -2 not indexable */
-	size_t *slots;     /* hash of identities -> entry index + 1 */
+	uint64_t *slots;   /* hash of identities -> entry index (SLOT_*) */
 	size_t nslots;
 	int lockfd;
 	struct reserve res;
@@ -230,11 +230,32 @@ maildir_index_name_uid(const char *filename)
 static uint64_t
 hash_id(struct hk_str s)
 {
-	uint64_t h = 14695981039346656037ull; /* FNV-1a */
-	for (size_t i = 0; i < s.len; i++)
-		h = (h ^ (unsigned char)s.ptr[i]) * 1099511628211ull;
-	return h;
+	/* eight bytes per multiply (a byte-wise FNV was a fifth of an
+	 * unchanged sync), then splitmix64's finalizer: the table indexes by
+	 * the low bits, which a multiply fills only from below */
+	uint64_t h = 14695981039346656037ull ^ s.len;
+	size_t i = 0;
+	for (; i + 8 <= s.len; i += 8) {
+		uint64_t w;
+		memcpy(&w, s.ptr + i, 8);
+		h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+		h ^= h >> 29;
+	}
+	uint64_t w = 0;
+	memcpy(&w, s.ptr + i, s.len - i);
+	h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
 }
+
+/* A slot holds the entry index + 1 in its low 32 bits (0: empty) and the
+ * high half of the identity's hash in its high 32, so a probe that meets
+ * another identity rarely has to compare the strings. */
+#define SLOT_ENT(x) ((size_t)((x) & 0xFFFFFFFFu))
+#define SLOT_MAKE(h, e) (((h) & 0xFFFFFFFF00000000ull) | (uint64_t)((e) + 1))
 
 /* Entry index with that identity, or -1. */
 static ssize_t
@@ -242,13 +263,23 @@ hash_find(const struct sync *s, struct hk_str id)
 {
 	if (s->nslots == 0)
 		return -1;
-	for (size_t i = hash_id(id) & (s->nslots - 1);; i = (i + 1) & (s->nslots - 1)) {
-		size_t e = s->slots[i];
-		if (e == 0)
+	uint64_t h = hash_id(id);
+	for (size_t i = h & (s->nslots - 1);; i = (i + 1) & (s->nslots - 1)) {
+		uint64_t x = s->slots[i];
+		if (x == 0)
 			return -1;
-		if (str_eq(s->idx.v[e - 1].id, id))
-			return (ssize_t)(e - 1);
+		if ((x ^ h) >> 32 == 0 && str_eq(s->idx.v[SLOT_ENT(x) - 1].id, id))
+			return (ssize_t)(SLOT_ENT(x) - 1);
 	}
+}
+
+static void
+hash_put(struct sync *s, uint64_t h, size_t ent)
+{
+	size_t i = h & (s->nslots - 1);
+	while (s->slots[i])
+		i = (i + 1) & (s->nslots - 1);
+	s->slots[i] = SLOT_MAKE(h, ent);
 }
 
 /* Adds entry `ent`; the entries before it are in the table already (they
@@ -263,22 +294,28 @@ hash_add(struct sync *s, size_t ent)
 		free(s->slots);
 		s->slots = xcalloc(ns, sizeof *s->slots);
 		s->nslots = ns;
-		for (size_t e = 0; e < ent; e++) {
-			if (s->idx.v[e].gone)
-				continue;
-			size_t i = hash_id(s->idx.v[e].id) & (ns - 1);
-			while (s->slots[i])
-				i = (i + 1) & (ns - 1);
-			s->slots[i] = e + 1;
-		}
+		for (size_t e = 0; e < ent; e++)
+			if (!s->idx.v[e].gone)
+				hash_put(s, hash_id(s->idx.v[e].id), e);
 	}
-	struct hk_str id = s->idx.v[ent].id;
-	size_t i = hash_id(id) & (s->nslots - 1);
-	for (; s->slots[i]; i = (i + 1) & (s->nslots - 1))
-		if (str_eq(s->idx.v[s->slots[i] - 1].id, id))
-			return false;
-	s->slots[i] = ent + 1;
+	if (hash_find(s, s->idx.v[ent].id) >= 0)
+		return false;
+	hash_put(s, hash_id(s->idx.v[ent].id), ent);
 	return true;
+}
+
+/* Sized for n entries at once, so loading an index never rehashes. */
+static void
+hash_reserve(struct sync *s, size_t n)
+{
+	size_t ns = 64;
+	while ((n + 1) * 2 > ns)
+		ns *= 2;
+	if (ns <= s->nslots)
+		return;
+	free(s->slots);
+	s->slots = xcalloc(ns, sizeof *s->slots);
+	s->nslots = ns;
 }
 
 static void
@@ -386,6 +423,7 @@ uidx_load(struct sync *s)
 	free(path);
 	if (uidx_parse(&s->idx, data, len) != 0)
 		return;
+	hash_reserve(s, s->idx.n);
 	for (size_t e = 0; e < s->idx.n; e++)
 		if (!hash_add(s, e)) {
 			hash_clear(s);
