@@ -313,13 +313,14 @@ struct hk_store_reply {
 };
 struct hk_store_reply hk_store_reply(int err);
 
-/* --- reading (the IMAP/POP3 side; UIDs come with their index) -------------------
+/* --- reading (the IMAP/POP3 side; UIDs: the UID index below) ---------------------
  * A message is named by its file name inside the folder ("new/NAME" or
- * "cur/NAME:2,FLAGS"). Its identity across flag changes is the base name:
- * NAME without the directory and without ":2,..." (hk_store_base_name);
- * the IMAP UID index maps base names to UIDs. A call with a name that is
- * gone fails with ENOENT: another session changed or expunged the message;
- * rescan. */
+ * "cur/NAME:2,FLAGS"). Its identity across flag changes and UID
+ * bookkeeping is hk_store_identity: NAME without the directory, without
+ * ":2,..." and without the index's ",U=<uid>"; the UID index maps
+ * identities to UIDs. A call with a name that is gone fails with ENOENT:
+ * another session changed or expunged the message (or the index added
+ * ",U=" to its name); rescan or sync. */
 struct hk_store_msg {
 	char *filename;      /* "new/..." or "cur/..." */
 	uint64_t size, vsize; /* from ,S= and ,W= (stat when missing; vsize = size when unknown) */

@@ -68,7 +68,7 @@ struct hk_store_backend {
 
 	int (*quota_get)(struct hk_store *st, struct hk_store_usage *u, bool recalc);
 
-	/* the read side (issue 4 grows this: UID index, locking) */
+	/* the read side */
 	int (*scan)(struct hk_store *st, const char *folder, unsigned flags, struct hk_store_msg_list *out);
 	int (*set_flags)(struct hk_store *st, const char *folder, const char *filename, uint32_t flags, uint32_t kw,
 	    char **newname_r);
