@@ -867,6 +867,18 @@ md_keywords(struct hk_store *st, const char *folder, struct hk_store_keywords *k
 }
 
 static int
+md_keywords_assign(struct hk_store *st, const char *folder, const char *const *names, size_t n, uint32_t *letters_r)
+{
+	char *dir = maildir_folder_path(st, folder);
+	if (dir == NULL)
+		return -1;
+	int rc = is_dir(dir) ? maildir_keywords_assign(st, dir, names, n, letters_r)
+	                     : store_fail(st, ENOENT, "no folder '%s'", folder);
+	free(dir);
+	return rc;
+}
+
+static int
 md_clean_tmp(struct hk_store *st, int64_t max_age, size_t *removed_r)
 {
 	size_t n;
@@ -914,6 +926,7 @@ const struct hk_store_backend maildir_backend = {
 	.expunge = md_expunge,
 	.open_message = md_open_message,
 	.keywords = md_keywords,
+	.keywords_assign = md_keywords_assign,
 	.clean_tmp = md_clean_tmp,
 	.sync = maildir_index_sync,
 	.append = maildir_index_append,

@@ -830,7 +830,8 @@ apply(struct sync *s)
 	} else if (!s->res.valid || s->res.uidvalidity != x->uidvalidity) {
 		s->dirty = true; /* the reserve file is rewritten from the index below */
 	}
-	/* gone messages */
+	/* gone messages; an expunge is a change of the folder too (RFC 7162
+	 * 3.2.10 asks for a new HIGHESTMODSEQ, so QRESYNC can be added) */
 	size_t w = 0;
 	for (size_t e = 0; e < x->n; e++) {
 		if (x->v[e].scan < 0) {
@@ -840,6 +841,7 @@ apply(struct sync *s)
 		x->v[w++] = x->v[e];
 	}
 	if (w != x->n) {
+		(void)modseq_next(x);
 		x->n = w;
 		hash_clear(s);
 		for (size_t e = 0; e < x->n; e++)
@@ -1131,6 +1133,7 @@ maildir_index_expunge(struct hk_store *st, const char *folder, const uint32_t *u
 		(*expunged_r)++;
 	}
 	if (*expunged_r) {
+		(void)modseq_next(x);
 		size_t w = 0;
 		for (size_t e = 0; e < x->n; e++)
 			if (!x->v[e].gone)
@@ -1189,7 +1192,10 @@ maildir_index_update_flags(struct hk_store *st, const char *folder, const struct
 		struct hk_store_msg *m = &s.scan.v[en->scan];
 		char *nn = NULL;
 		if (st->be->set_flags(st, folder, m->filename, f, k, &nn) != 0) {
-			rc = -1; /* ENOENT: changed by a foreign program meanwhile; the next sync sees it */
+			/* ENOENT: renamed or expunged by a foreign program since
+			 * the scan (no lock stops those); the next sync shows it */
+			if (errno != ENOENT)
+				rc = -1;
 			continue;
 		}
 		free(m->filename);

@@ -723,6 +723,16 @@ hk_store_keywords(struct hk_store *st, const char *folder, struct hk_store_keywo
 	WITH_FOLDER(st, folder, c, st->be->keywords(st, c, kw));
 }
 
+int
+hk_store_keywords_assign(struct hk_store *st, const char *folder, const char *const *names, size_t n,
+    uint32_t *letters_r)
+{
+	*letters_r = 0;
+	if (n > HK_STORE_KEYWORDS_MAX || (n && names == NULL))
+		return store_fail(st, EINVAL, "%zu keywords", n);
+	WITH_FOLDER(st, folder, c, st->be->keywords_assign(st, c, names, n, letters_r));
+}
+
 void
 hk_store_keywords_free(struct hk_store_keywords *kw)
 {

@@ -454,6 +454,12 @@ struct hk_store_keywords {
 };
 int hk_store_keywords(struct hk_store *st, const char *folder, struct hk_store_keywords *kw);
 void hk_store_keywords_free(struct hk_store_keywords *kw);
+/* The letters of these keywords in the folder (STORE +FLAGS ($Boss)),
+ * assigning free letters as needed. Invalid keywords and those that find
+ * no free letter are left out of *letters_r. At most
+ * HK_STORE_KEYWORDS_MAX names (EINVAL). */
+int hk_store_keywords_assign(struct hk_store *st, const char *folder, const char *const *names, size_t n,
+    uint32_t *letters_r);
 
 /* Removes files (and directories) in every folder's tmp/ whose mtime is
  * older than max_age seconds: what a crash between write and rename left

@@ -75,6 +75,8 @@ struct hk_store_backend {
 	int (*expunge)(struct hk_store *st, const char *folder, const char *filename);
 	int (*open_message)(struct hk_store *st, const char *folder, const char *filename);
 	int (*keywords)(struct hk_store *st, const char *folder, struct hk_store_keywords *kw);
+	int (*keywords_assign)(struct hk_store *st, const char *folder, const char *const *names, size_t n,
+	    uint32_t *letters_r);
 	int (*clean_tmp)(struct hk_store *st, int64_t max_age, size_t *removed_r);
 
 	/* the UID index (store.h); folder names canonical */

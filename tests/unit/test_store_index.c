@@ -581,6 +581,66 @@ test_store_index_append_expunge_store(void **state)
 	hk_store_view_free(&v3);
 }
 
+static int
+rename_gone(enum hk_store_op op, const char *path, void *arg)
+{
+	(void)path;
+	(void)arg;
+	return op == HK_STORE_OP_RENAME ? ENOENT : 0;
+}
+
+static void
+test_store_index_keywords_and_expunge_modseq(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < 3; i++)
+		free(deliver(f, NULL));
+	struct hk_store_view v, v2, v3;
+	sync_ok(f, NULL, &v);
+	/* STORE +FLAGS ($Boss $Later): letters first, then the update */
+	const char *names[] = { "$Boss", "$Later", "bad keyword" };
+	uint32_t letters;
+	assert_int_equal(hk_store_keywords_assign(f->st, NULL, names, 3, &letters), 0);
+	assert_int_equal(letters, 3u); /* a, b; the invalid one left out */
+	uint32_t two[] = { 2 };
+	struct hk_store_flag_update u = { two, 1, HK_STORE_FLAGS_ADD, 0, letters, 0 };
+	struct hk_store_flag_result r;
+	assert_int_equal(hk_store_update_flags(f->st, NULL, &u, &r), 0);
+	assert_int_equal(r.changed, 1);
+	sync_ok(f, &v, &v2);
+	assert_int_equal(v2.v[1].kw, 3u);
+	assert_string_equal(strchr(v2.v[1].filename, ':'), ":2,ab");
+	struct hk_store_keywords kw;
+	assert_int_equal(hk_store_keywords(f->st, NULL, &kw), 0);
+	assert_string_equal(kw.names[0], "$Boss");
+	assert_string_equal(kw.names[1], "$Later");
+	hk_store_keywords_free(&kw);
+	/* an expunge moves HIGHESTMODSEQ on, by API or by another program */
+	uint32_t one[] = { 1 };
+	assert_int_equal(hk_store_expunge_uids(f->st, NULL, one, 1, NULL), 0);
+	sync_ok(f, &v2, &v3);
+	assert_true(v3.highestmodseq > v2.highestmodseq);
+	assert_int_equal(v3.nexpunged, 1);
+	hk_store_view_free(&v2);
+	unlink_file(f, v3.v[0].filename);
+	sync_ok(f, &v3, &v2);
+	assert_true(v2.highestmodseq > v3.highestmodseq);
+	assert_int_equal(v2.n, 1);
+	/* a STORE on a message that another program renames away between
+	 * the scan and the rename (ENOENT) is skipped, not an error */
+	uint32_t three[] = { 3 };
+	struct hk_store_flag_update u3 = { three, 1, HK_STORE_FLAGS_SET, HK_STORE_SEEN, 0, 0 };
+	hk_store_set_fault_hook(rename_gone, NULL);
+	assert_int_equal(hk_store_update_flags(f->st, NULL, &u3, &r), 0);
+	assert_int_equal(r.changed, 0);
+	hk_store_set_fault_hook(NULL, NULL);
+	assert_int_equal(hk_store_keywords_assign(f->st, "Nope", names, 1, &letters), -1);
+	assert_int_equal(errno, ENOENT);
+	hk_store_view_free(&v);
+	hk_store_view_free(&v2);
+	hk_store_view_free(&v3);
+}
+
 /* --- concurrency ------------------------------------------------------------- */
 
 #define CONC_THREADS 4
@@ -858,6 +918,7 @@ main(void)
 		T(test_store_index_foreign_flag_change_bumps_modseq),
 		T(test_store_index_expunge_detection),
 		T(test_store_index_append_expunge_store),
+		T(test_store_index_keywords_and_expunge_modseq),
 		T(test_store_index_concurrent_syncers),
 		T(test_store_index_write_failure),
 		T(test_store_index_10000_timing),
