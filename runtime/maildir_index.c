@@ -100,6 +100,7 @@
 #define UIDX_VALIDITY_FILE_MAX 128
 #define UIDX_UID_MAX 0xFFFFFFFEu  /* uidnext may be one more */
 #define UIDX_MODSEQ_MAX (1ull << 62) /* RFC 7162: mod-sequence values fit 63 bits */
+#define UIDX_NAME_UID_LIMIT 0x80000000u /* see apply() */
 
 /* One message as the index knows it. */
 struct ent {
@@ -144,6 +145,8 @@ struct sync {
 	struct reserve res;
 	bool dirty;        /* the index must be written */
 	bool rebuilt, new_validity;
+	/* for the view: an index that existed was lost (not a first sync) */
+	bool lost;
 };
 
 /* --- small parsers ------------------------------------------------------------ */
@@ -257,13 +260,11 @@ hash_id(struct hk_str s)
 #define SLOT_ENT(x) ((size_t)((x) & 0xFFFFFFFFu))
 #define SLOT_MAKE(h, e) (((h) & 0xFFFFFFFF00000000ull) | (uint64_t)((e) + 1))
 
-/* Entry index with that identity, or -1. */
 static ssize_t
-hash_find(const struct sync *s, struct hk_str id)
+hash_find_h(const struct sync *s, struct hk_str id, uint64_t h)
 {
 	if (s->nslots == 0)
 		return -1;
-	uint64_t h = hash_id(id);
 	for (size_t i = h & (s->nslots - 1);; i = (i + 1) & (s->nslots - 1)) {
 		uint64_t x = s->slots[i];
 		if (x == 0)
@@ -271,6 +272,13 @@ hash_find(const struct sync *s, struct hk_str id)
 		if ((x ^ h) >> 32 == 0 && str_eq(s->idx.v[SLOT_ENT(x) - 1].id, id))
 			return (ssize_t)(SLOT_ENT(x) - 1);
 	}
+}
+
+/* Entry index with that identity, or -1. */
+static ssize_t
+hash_find(const struct sync *s, struct hk_str id)
+{
+	return hash_find_h(s, id, hash_id(id));
 }
 
 static void
@@ -298,9 +306,10 @@ hash_add(struct sync *s, size_t ent)
 			if (!s->idx.v[e].gone)
 				hash_put(s, hash_id(s->idx.v[e].id), e);
 	}
-	if (hash_find(s, s->idx.v[ent].id) >= 0)
+	uint64_t h = hash_id(s->idx.v[ent].id);
+	if (hash_find_h(s, s->idx.v[ent].id, h) >= 0)
 		return false;
-	hash_put(s, hash_id(s->idx.v[ent].id), ent);
+	hash_put(s, h, ent);
 	return true;
 }
 
@@ -586,6 +595,17 @@ rescan(struct sync *s)
 	return 0;
 }
 
+/* Of two files of one identity, whether `a` rather than `b` is shown:
+ * the one whose name carries the index's UID, else the first by name. */
+static bool
+dup_better(const char *a, const char *b, uint32_t uid)
+{
+	bool ua = maildir_index_name_uid(a) == uid, ub = maildir_index_name_uid(b) == uid;
+	if (ua != ub)
+		return ua;
+	return strcmp(a, b) < 0;
+}
+
 /* Matches the scan against the index: fills scan_ent and ent.scan.
  * Returns whether anything must change (new, gone or re-flagged
  * messages, names without their UID, a damaged or missing index). */
@@ -603,28 +623,39 @@ match(struct sync *s)
 			continue;
 		}
 		ssize_t e = hash_find(s, id);
-		if (e >= 0 && s->idx.v[e].scan >= 0) {
-			s->scan_ent[i] = -2; /* the same message twice (a half-done foreign rename): show one */
-			continue;
-		}
 		s->scan_ent[i] = e;
 		if (e < 0) {
 			change = true;
 			continue;
 		}
 		struct ent *en = &s->idx.v[e];
+		if (en->scan >= 0) {
+			/* the same message twice (a foreign copy, or a crash in a
+			 * link+unlink rename): show one, the same one every time */
+			if (!dup_better(m->filename, s->scan.v[en->scan].filename, en->uid)) {
+				s->scan_ent[i] = -2;
+				continue;
+			}
+			s->scan_ent[en->scan] = -2;
+		}
 		en->scan = (ssize_t)i;
-		if (en->flags != m->flags || en->kw != m->kw || name_needs_uid(m->filename, en->uid))
-			change = true;
 	}
-	for (size_t e = 0; e < s->idx.n && !change; e++)
-		change = s->idx.v[e].scan < 0;
+	for (size_t e = 0; e < s->idx.n && !change; e++) {
+		const struct ent *en = &s->idx.v[e];
+		if (en->scan < 0)
+			change = true;
+		else {
+			const struct hk_store_msg *m = &s->scan.v[en->scan];
+			change = en->flags != m->flags || en->kw != m->kw || name_needs_uid(m->filename, en->uid);
+		}
+	}
 	return change;
 }
 
 /* Delivery order of new messages: our names start "<sec>.M<usec>P". */
 struct newmsg {
 	size_t scan;
+	const char *file;
 	struct hk_str id;
 	uint64_t sec, usec;
 	uint32_t name_uid;
@@ -643,7 +674,10 @@ cmp_new(const void *a, const void *b)
 	int c = memcmp(x->id.ptr, y->id.ptr, n);
 	if (c)
 		return c;
-	return x->id.len < y->id.len ? -1 : x->id.len > y->id.len;
+	if (x->id.len != y->id.len)
+		return x->id.len < y->id.len ? -1 : 1;
+	/* one identity twice: the first by file name is the one shown */
+	return strcmp(x->file, y->file);
 }
 
 static void
@@ -683,6 +717,9 @@ rebuild_start(struct sync *s)
 {
 	struct uidx *x = &s->idx;
 	uint32_t prev = x->prev_uidvalidity;
+	/* a first sync of a folder finds neither file; the caller hears of a
+	 * rebuild only when there was something to lose */
+	s->lost = x->damaged || s->res.valid;
 	x->n = 0;
 	hash_clear(s);
 	s->rebuilt = true;
@@ -866,9 +903,15 @@ apply(struct sync *s)
 		if (s->scan_ent[i] != -1)
 			continue;
 		nv = xgrow(nv, &cap, nn + 1, sizeof *nv);
-		struct newmsg nm = { .scan = i, .id = hk_store_identity(s->scan.v[i].filename) };
+		struct newmsg nm = { .scan = i, .file = s->scan.v[i].filename, .id = hk_store_identity(s->scan.v[i].filename) };
 		new_key(&nm);
 		nm.name_uid = s->rebuilt ? maildir_index_name_uid(s->scan.v[i].filename) : 0;
+		s->lost |= nm.name_uid != 0; /* UIDs were given before */
+		/* a name's UID is only believed in the range we can have given:
+		 * below the reserve, or (the reserve lost too) in the lower half,
+		 * so a foreign ",U=4294967294" cannot use the UIDs up */
+		if (nm.name_uid >= (s->new_validity ? UIDX_NAME_UID_LIMIT : s->res.uid))
+			nm.name_uid = 0;
 		nv[nn++] = nm;
 	}
 	if (nn)
@@ -981,8 +1024,8 @@ view_build(struct sync *s, const struct hk_store_view *prev, struct hk_store_vie
 	out->uidvalidity = x->uidvalidity;
 	out->uidnext = x->uidnext;
 	out->highestmodseq = x->highestmodseq;
-	out->rebuilt = s->rebuilt;
-	out->uidvalidity_changed = s->new_validity;
+	out->rebuilt = s->rebuilt && s->lost;
+	out->uidvalidity_changed = s->new_validity && s->lost;
 	out->v = xcalloc(x->n ? x->n : 1, sizeof *out->v);
 	for (size_t e = 0; e < x->n; e++) {
 		struct ent *en = &x->v[e];

@@ -392,8 +392,9 @@ struct hk_store_view {
 	 * ascending (the EXPUNGE/VANISHED responses to send) */
 	uint32_t *expunged;
 	size_t nexpunged;
-	/* the index was missing or damaged and was rebuilt by this sync;
-	 * uidvalidity_changed when the rebuild had to pick a new UIDVALIDITY */
+	/* the index was lost (damaged, or missing where UIDs had been given)
+	 * and this sync rebuilt it; uidvalidity_changed when the rebuild had
+	 * to pick a new UIDVALIDITY. Both false on a folder's first sync. */
 	bool rebuilt, uidvalidity_changed;
 };
 

@@ -203,6 +203,8 @@ test_store_index_assign_and_unchanged(void **state)
 	assert_int_equal(v.n, 3);
 	assert_true(v.uidvalidity > 0);
 	assert_int_equal(v.uidnext, 4);
+	assert_false(v.rebuilt); /* a first sync is no loss */
+	assert_false(v.uidvalidity_changed);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(v.v[i].uid, (uint32_t)i + 1);
 		assert_int_equal(uid_of(&v, hk_store_identity(n[i])), i + 1); /* delivery order */
@@ -446,6 +448,46 @@ test_store_index_damaged_rebuilt(void **state)
 	free(huge);
 	free(good);
 	hk_store_view_free(&v);
+}
+
+static void
+test_store_index_hostile_names(void **state)
+{
+	struct fx *f = *state;
+	put(f, "new", "1700000000.M1P1Q1.h,S=42,U=4294967294"); /* would use the UIDs up */
+	put(f, "new", "1700000000.M2P1Q1.h,S=42,U=0");
+	put(f, "new", "evil\nname");                      /* cannot be a line of the index */
+	put(f, "new", "dup");
+	put(f, "cur", "dup,U=1:2,S");                      /* the same identity twice */
+	char longname[256];
+	memset(longname, 'L', 250);
+	memcpy(longname + 250, ":2,S", 5);                 /* no room for ",U=" */
+	put(f, "cur", longname);
+	struct hk_store_view v, v2, v3;
+	sync_ok(f, NULL, &v);
+	assert_int_equal(v.n, 4);
+	assert_true(v.uidnext <= 5);
+	for (size_t i = 0; i < v.n; i++)
+		assert_null(strchr(v.v[i].filename, '\n'));
+	struct hk_str lid = { longname, 250 };
+	uint32_t luid = uid_of(&v, lid);
+	assert_true(luid != 0);
+	assert_string_equal(hk_store_view_find(&v, luid)->filename + 4, longname); /* not renamed */
+	/* and it does not make every sync a write */
+	ino_t ino = inode_of(f, MAILDIR_UIDX_FILE);
+	sync_ok(f, &v, &v2);
+	assert_int_equal(inode_of(f, MAILDIR_UIDX_FILE), ino);
+	assert_int_equal(v2.n, 4);
+	/* a rebuild with nothing known does not believe a UID near the top */
+	unlink_file(f, MAILDIR_UIDX_FILE);
+	unlink_file(f, MAILDIR_UIDX_VALIDITY);
+	put(f, "new", "1700000001.M1P1Q1.h,S=42,U=4294967290");
+	sync_ok(f, &v2, &v3);
+	assert_int_equal(v3.n, 5);
+	assert_true(v3.uidnext < 100);
+	hk_store_view_free(&v);
+	hk_store_view_free(&v2);
+	hk_store_view_free(&v3);
 }
 
 static void
@@ -915,6 +957,7 @@ main(void)
 		T(test_store_index_lost_keeps_uids),
 		T(test_store_index_uidvalidity_lost),
 		T(test_store_index_damaged_rebuilt),
+		T(test_store_index_hostile_names),
 		T(test_store_index_foreign_flag_change_bumps_modseq),
 		T(test_store_index_expunge_detection),
 		T(test_store_index_append_expunge_store),
