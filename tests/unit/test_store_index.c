@@ -860,6 +860,97 @@ test_store_index_concurrent_syncers(void **state)
 	free(out);
 }
 
+#define APPENDS 12
+
+struct appender {
+	const char *root;
+	uint32_t uids[APPENDS];
+	uint32_t uidvalidity;
+	int failures;
+};
+
+static void *
+append_thread(void *arg)
+{
+	struct appender *a = arg;
+	struct hk_store *st;
+	if (hk_store_open(a->root, NULL, &st) != 0) {
+		a->failures++;
+		return NULL;
+	}
+	struct hk_store_part p = { .data = MSG, .fd = -1, .len = strlen(MSG) };
+	struct hk_store_deliver_opts o = { .folder = "Drafts", .flags = HK_STORE_DRAFT };
+	for (int i = 0; i < APPENDS; i++)
+		if (hk_store_append(st, &o, &p, 1, &a->uidvalidity, &a->uids[i]) != 0)
+			a->failures++;
+	hk_store_close(&st);
+	return NULL;
+}
+
+static void
+test_store_index_concurrent_appends(void **state)
+{
+	struct fx *f = *state;
+	/* a forked process appends too, and reports its UIDs through a pipe */
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		struct appender a = { .root = f->root };
+		append_thread(&a);
+		ssize_t w = write(pfd[1], &a, sizeof a);
+		_exit(w == (ssize_t)sizeof a && a.failures == 0 ? 0 : 1);
+	}
+	close(pfd[1]);
+	struct appender a[3];
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct appender){ .root = f->root };
+		assert_int_equal(pthread_create(&th[i], NULL, append_thread, &a[i]), 0);
+	}
+	/* and a session syncs meanwhile */
+	for (int i = 0; i < 10; i++) {
+		struct hk_store_view v;
+		assert_int_equal(hk_store_sync(f->st, "Drafts", NULL, &v), 0);
+		hk_store_view_free(&v);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	struct appender child;
+	assert_int_equal(read(pfd[0], &child, sizeof child), (ssize_t)sizeof child);
+	close(pfd[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* 48 appends, 48 distinct UIDs 1..48, each where the view says */
+	bool seen[4 * APPENDS + 1] = { false };
+	struct hk_store_view v;
+	assert_int_equal(hk_store_sync(f->st, "Drafts", NULL, &v), 0);
+	assert_int_equal(v.n, 4 * APPENDS);
+	assert_int_equal(v.uidnext, 4 * APPENDS + 1);
+	for (int t = 0; t < 4; t++) {
+		const struct appender *x = t < 3 ? &a[t] : &child;
+		assert_int_equal(x->failures, 0);
+		assert_int_equal(x->uidvalidity, v.uidvalidity);
+		for (int i = 0; i < APPENDS; i++) {
+			uint32_t u = x->uids[i];
+			assert_true(u >= 1 && u <= 4 * APPENDS);
+			assert_false(seen[u]);
+			seen[u] = true;
+			if (i > 0)
+				assert_true(u > x->uids[i - 1]); /* one appender's UIDs ascend */
+			const struct hk_store_uid_msg *m = hk_store_view_find(&v, u);
+			assert_non_null(m);
+			assert_int_equal(m->flags, HK_STORE_DRAFT);
+			assert_int_equal(maildir_index_name_uid(m->filename), u);
+		}
+	}
+	hk_store_view_free(&v);
+}
+
 /* --- failures ----------------------------------------------------------------- */
 
 static int
@@ -963,6 +1054,7 @@ main(void)
 		T(test_store_index_append_expunge_store),
 		T(test_store_index_keywords_and_expunge_modseq),
 		T(test_store_index_concurrent_syncers),
+		T(test_store_index_concurrent_appends),
 		T(test_store_index_write_failure),
 		T(test_store_index_10000_timing),
 	};
