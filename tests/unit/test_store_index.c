@@ -685,6 +685,68 @@ test_store_index_keywords_and_expunge_modseq(void **state)
 
 /* --- concurrency ------------------------------------------------------------- */
 
+/* Another session's work, run by the fault hook at the moment the first
+ * session opens the lock file: between its lock-free pass and its lock. */
+struct meddler {
+	const char *root;
+	bool busy, done;
+	uint32_t expunge;
+};
+
+static int
+meddle(enum hk_store_op op, const char *path, void *arg)
+{
+	struct meddler *m = arg;
+	if (op != HK_STORE_OP_OPEN || strstr(path, MAILDIR_UIDX_LOCK) == NULL || m->busy || m->done)
+		return 0;
+	m->busy = true;
+	struct hk_store *st;
+	if (hk_store_open(m->root, NULL, &st) == 0) {
+		size_t n = 0;
+		if (hk_store_expunge_uids(st, NULL, &m->expunge, 1, &n) == 0 && n == 1)
+			m->done = true;
+		hk_store_close(&st);
+	}
+	m->busy = false;
+	return 0;
+}
+
+static void
+test_store_index_change_between_pass_and_lock(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < 3; i++)
+		free(deliver(f, NULL));
+	struct hk_store_view v, v2, v3;
+	sync_ok(f, NULL, &v);
+	/* a new message makes the next sync take the lock; just before it
+	 * does, another session expunges UID 2 (and numbers the new one).
+	 * The first session's scan still lists UID 2's file: it must not come
+	 * back as a new message. */
+	char *n4 = deliver(f, NULL);
+	struct meddler m = { .root = f->root, .expunge = 2 };
+	hk_store_set_fault_hook(meddle, &m);
+	sync_ok(f, &v, &v2);
+	hk_store_set_fault_hook(NULL, NULL);
+	assert_true(m.done);
+	assert_int_equal(v2.n, 3);
+	assert_int_equal(v2.v[0].uid, 1);
+	assert_int_equal(v2.v[1].uid, 3);
+	assert_int_equal(v2.v[2].uid, 4);
+	assert_int_equal(uid_of(&v2, hk_store_identity(n4)), 4);
+	assert_int_equal(v2.uidnext, 5);
+	assert_int_equal(v2.nexpunged, 1);
+	assert_int_equal(v2.expunged[0], 2);
+	sync_ok(f, &v2, &v3);
+	assert_int_equal(v3.n, 3);
+	assert_int_equal(v3.uidnext, 5);
+	free(n4);
+	hk_store_view_free(&v);
+	hk_store_view_free(&v2);
+	hk_store_view_free(&v3);
+}
+
+
 #define CONC_THREADS 4
 #define CONC_ROUNDS 25
 
@@ -1053,6 +1115,7 @@ main(void)
 		T(test_store_index_expunge_detection),
 		T(test_store_index_append_expunge_store),
 		T(test_store_index_keywords_and_expunge_modseq),
+		T(test_store_index_change_between_pass_and_lock),
 		T(test_store_index_concurrent_syncers),
 		T(test_store_index_concurrent_appends),
 		T(test_store_index_write_failure),
