@@ -13,6 +13,7 @@
  *   <folder>/hikyaku-uidlist          the IMAP UID index (maildir_index.c),
  *   <folder>/hikyaku-uidlist.lock     its lock (flock) and the UIDVALIDITY
  *   <folder>/hikyaku-uidvalidity      that survives losing the index
+ *   Maildir/hikyaku-uidvalidity-last  the last UIDVALIDITY given in the mailbox
  *
  * A '.' inside a level cannot be the on-disk separator, so it is written
  * "\2e" and a leading '~' "\7e", as Dovecot's listescape plugin does (the
@@ -99,6 +100,7 @@ void maildir_quota_add(const char *path, int64_t bytes, int64_t count);
 #define MAILDIR_UIDX_FILE "hikyaku-uidlist"
 #define MAILDIR_UIDX_LOCK "hikyaku-uidlist.lock"
 #define MAILDIR_UIDX_VALIDITY "hikyaku-uidvalidity"
+#define MAILDIR_UIDX_LAST "hikyaku-uidvalidity-last" /* in the mailbox root */
 #define MAILDIR_UIDX_RESERVE 4096 /* UIDs and MODSEQs reserved per write of the validity file */
 
 int maildir_index_sync(struct hk_store *st, const char *folder, const struct hk_store_view *prev,

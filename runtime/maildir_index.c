@@ -65,7 +65,8 @@
  *   - every message gets MODSEQ = the MODSEQ reserve, greater than any
  *     MODSEQ given before, so a CONDSTORE client refetches all flags.
  * Only when hikyaku-uidvalidity is lost or damaged too does UIDVALIDITY
- * change: the new one is max(now, every UIDVALIDITY still readable + 1).
+ * change: the new one is max(now, every UIDVALIDITY still readable + 1),
+ * the mailbox's last one included (validity_new).
  * A lost reserve file alone is rewritten from a good index. A file that a
  * foreign program moved in from another folder with its ,U= is a new
  * message here (a new UID, and the name is corrected); only if the index
@@ -781,6 +782,41 @@ modseq_next(struct uidx *x)
 	return x->highestmodseq;
 }
 
+/* A new UIDVALIDITY: max(now, prev + 1, the mailbox's last one + 1). The
+ * mailbox's last one is kept in <root>/hikyaku-uidvalidity-last (under a
+ * flock on itself), so a folder deleted and created again within one
+ * second (RFC 3501 2.3.1.1: name, UIDVALIDITY and UID name one message
+ * forever) or several folders losing their files at once never share a
+ * value. If that file cannot be used, the time alone decides. */
+static uint32_t
+validity_new(struct sync *s, uint32_t prev)
+{
+	uint64_t v = (uint64_t)time(NULL);
+	if (prev && prev >= v)
+		v = (uint64_t)prev + 1;
+	char *path = xasprintf("%s/" MAILDIR_UIDX_LAST, s->st->root);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	free(path);
+	if (fd >= 0 && flock(fd, LOCK_EX) == 0) {
+		char buf[32];
+		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+		uint64_t last;
+		const char *p = buf;
+		if (n > 0 && (buf[n] = '\0', parse_u64(&p, buf + n, UINT32_MAX, &last)) && last >= v)
+			v = last + 1;
+		if (v <= UINT32_MAX) {
+			int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)v);
+			if (pwrite(fd, buf, (size_t)len, 0) == len && ftruncate(fd, len) == 0)
+				(void)fsync(fd);
+		}
+	}
+	if (fd >= 0)
+		close(fd); /* and the flock with it */
+	if (v > UINT32_MAX)
+		v = 1; /* in 2106 */
+	return (uint32_t)v;
+}
+
 /* The index empty, with UIDVALIDITY and the counters for a rebuild. */
 static void
 rebuild_start(struct sync *s)
@@ -801,13 +837,9 @@ rebuild_start(struct sync *s)
 		x->highestmodseq = s->res.modseq;
 		return;
 	}
-	/* UIDVALIDITY lost too: a new one, above any still known */
-	uint64_t v = (uint64_t)time(NULL);
-	if (prev && prev >= v)
-		v = (uint64_t)prev + 1;
-	if (v > UINT32_MAX || v == 0)
-		v = 1;
-	x->uidvalidity = (uint32_t)v;
+	/* UIDVALIDITY lost too, or a new folder: a new one, above any still
+	 * known (this folder's damaged index, and the mailbox's last) */
+	x->uidvalidity = validity_new(s, prev);
 	x->uidnext = 1;
 	x->highestmodseq = 1;
 	s->new_validity = true;

@@ -302,6 +302,36 @@ test_store_index_reopen_keeps_uids(void **state)
 }
 
 static void
+test_store_index_recreated_folder_new_uidvalidity(void **state)
+{
+	struct fx *f = *state;
+	/* deleted and created again within a second: "Work" UID 1 must not
+	 * name the old message under the same UIDVALIDITY */
+	uint32_t seen[6];
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(hk_store_folder_create(f->st, "Work"), 0);
+		free(deliver(f, "Work"));
+		struct hk_store_view v;
+		assert_int_equal(hk_store_sync(f->st, "Work", NULL, &v), 0);
+		assert_int_equal(v.v[0].uid, 1);
+		seen[i] = v.uidvalidity;
+		hk_store_view_free(&v);
+		assert_int_equal(hk_store_folder_delete(f->st, "Work"), 0);
+	}
+	/* and folders numbered in the same second all differ */
+	const char *names[] = { "A", "B", "C" };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(hk_store_folder_create(f->st, names[i]), 0);
+		struct hk_store_view v;
+		assert_int_equal(hk_store_sync(f->st, names[i], NULL, &v), 0);
+		seen[3 + i] = v.uidvalidity;
+		hk_store_view_free(&v);
+	}
+	for (int i = 1; i < 6; i++)
+		assert_true(seen[i] > seen[i - 1]);
+}
+
+static void
 test_store_index_lost_keeps_uids(void **state)
 {
 	struct fx *f = *state;
@@ -1107,6 +1137,7 @@ main(void)
 		T(test_store_index_assign_and_unchanged),
 		T(test_store_index_stable_order),
 		T(test_store_index_reopen_keeps_uids),
+		T(test_store_index_recreated_folder_new_uidvalidity),
 		T(test_store_index_lost_keeps_uids),
 		T(test_store_index_uidvalidity_lost),
 		T(test_store_index_damaged_rebuilt),
