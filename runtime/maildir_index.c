@@ -153,6 +153,7 @@ struct sync {
 	bool rebuilt, new_validity;
 	/* for the view: an index that existed was lost (not a first sync) */
 	bool lost;
+	const char *why;
 };
 
 /* --- small parsers ------------------------------------------------------------ */
@@ -165,7 +166,7 @@ parse_u64(const char **p, const char *end, uint64_t max, uint64_t *v)
 	uint64_t x = 0;
 	while (s < end && *s >= '0' && *s <= '9' && s - *p < 20) {
 		uint64_t d = (uint64_t)(*s - '0');
-		if (x > (max - d) / 10)
+		if (d > max || x > (max - d) / 10)
 			return false;
 		x = x * 10 + d;
 		s++;
@@ -826,6 +827,7 @@ rebuild_start(struct sync *s)
 	/* a first sync of a folder finds neither file; the caller hears of a
 	 * rebuild only when there was something to lose */
 	s->lost = x->damaged || s->res.valid;
+	s->why = x->damaged ? x->why : "missing";
 	x->n = 0;
 	hash_clear(s);
 	s->rebuilt = true;
@@ -1134,6 +1136,8 @@ view_build(struct sync *s, const struct hk_store_view *prev, struct hk_store_vie
 	out->uidnext = x->uidnext;
 	out->highestmodseq = x->highestmodseq;
 	out->rebuilt = s->rebuilt && s->lost;
+	if (out->rebuilt)
+		out->rebuilt_why = s->why;
 	out->uidvalidity_changed = s->new_validity && s->lost;
 	out->v = xcalloc(x->n ? x->n : 1, sizeof *out->v);
 	for (size_t e = 0; e < x->n; e++) {

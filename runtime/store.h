@@ -396,6 +396,7 @@ struct hk_store_view {
 	 * and this sync rebuilt it; uidvalidity_changed when the rebuild had
 	 * to pick a new UIDVALIDITY. Both false on a folder's first sync. */
 	bool rebuilt, uidvalidity_changed;
+	const char *rebuilt_why; /* static text for the log ("bad header", "missing"...) */
 };
 
 /* Brings the folder's index up to date and returns the view. `prev` (may

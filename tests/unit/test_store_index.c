@@ -349,6 +349,7 @@ test_store_index_lost_keeps_uids(void **state)
 	unlink_file(f, MAILDIR_UIDX_FILE);
 	sync_ok(f, &v, &v2);
 	assert_true(v2.rebuilt);
+	assert_string_equal(v2.rebuilt_why, "missing");
 	assert_false(v2.uidvalidity_changed);
 	assert_int_equal(v2.uidvalidity, v.uidvalidity);
 	assert_int_equal(v2.n, 5);
@@ -467,6 +468,7 @@ test_store_index_damaged_rebuilt(void **state)
 		struct hk_store_view v2;
 		sync_ok(f, &v, &v2);
 		assert_true(v2.rebuilt);
+		assert_non_null(v2.rebuilt_why);
 		assert_int_equal(v2.uidvalidity, v.uidvalidity);
 		assert_int_equal(v2.n, 4);
 		assert_int_equal(v2.nexpunged, 0);
