@@ -532,7 +532,10 @@ reserve_read(struct sync *s)
 	free(data);
 }
 
-/* Writes data as dir/name through dir/name.tmp: fsync, then rename. */
+static int fsync_dir(struct sync *s, const char *sub);
+
+/* Writes data as dir/name through dir/name.tmp: fsync, rename, fsync of
+ * the directory. */
 static int
 replace_file(struct sync *s, const char *name, const char *data, size_t len)
 {
@@ -547,7 +550,9 @@ replace_file(struct sync *s, const char *name, const char *data, size_t len)
 	} else if ((e = store_fault(HK_STORE_OP_RENAME, path)) != 0 || rename(tmp, path) != 0) {
 		store_fail(s->st, e ? e : errno, "rename(%s, %s)", tmp, path);
 	} else {
-		rc = 0;
+		/* the rename itself must survive a crash: an index or reserve
+		 * that went back in time could give a UID a second time */
+		rc = fsync_dir(s, ".");
 	}
 	if (fd >= 0)
 		close(fd);
