@@ -15,8 +15,9 @@
  *                         ("-" for none), identity is hk_store_identity of
  *                         the file name (the rest of the line). Replaced
  *                         whole: written to hikyaku-uidlist.tmp, fsync-ed,
- *                         renamed over, so a reader sees the old or the new
- *                         file, never half of one.
+ *                         renamed over (then the directory fsync-ed: a
+ *                         crash never takes it back in time), so a reader
+ *                         sees the old or the new file, never half of one.
  *   hikyaku-uidlist.lock  empty; an exclusive flock on it serializes every
  *                         change of the folder's index (and its renames).
  *   hikyaku-uidvalidity   "1 <uidvalidity> <uid reserve> <modseq reserve>\n":
