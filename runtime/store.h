@@ -339,7 +339,10 @@ int hk_store_scan(struct hk_store *st, const char *folder, unsigned scan_flags, 
 void hk_store_msg_list_free(struct hk_store_msg_list *l);
 /* Sets the flags of a message: renames it into cur/ with the new info (also
  * moves it out of new/, which is how \Recent ends). newname_r (may be
- * NULL) receives the new file name; free() it. */
+ * NULL) receives the new file name; free() it. This and hk_store_expunge
+ * work outside the UID index: the next hk_store_sync sees their changes as
+ * another program's (a new MODSEQ, an expunge). IMAP uses
+ * hk_store_update_flags and hk_store_expunge_uids. */
 int hk_store_set_flags(struct hk_store *st, const char *folder, const char *filename, uint32_t flags, uint32_t kw,
     char **newname_r);
 /* Unlinks the message and updates the quota usage. */
