@@ -10,6 +10,10 @@
  *   Maildir/.X/maildirfolder          empty marker file (Maildir++)
  *   Maildir/.X/dovecot-keywords       keyword letters a-z (Dovecot's file)
  *   Maildir/maildirsize               quota usage (Maildir++ quota)
+ *   <folder>/hikyaku-uidlist          the IMAP UID index (maildir_index.c),
+ *   <folder>/hikyaku-uidlist.lock     its lock (flock) and the UIDVALIDITY
+ *   <folder>/hikyaku-uidvalidity      that survives losing the index
+ *   Maildir/hikyaku-uidvalidity-last  the last UIDVALIDITY given in the mailbox
  *
  * A '.' inside a level cannot be the on-disk separator, so it is written
  * "\2e" and a leading '~' "\7e", as Dovecot's listescape plugin does (the
@@ -19,7 +23,8 @@
  *
  * Message files: "<sec>.M<usec>P<pid>Q<n>R<rand>.<host>,S=<size>,W=<vsize>"
  * in new/, with ":2,<flags>" in cur/ (flags sorted, upper case system
- * flags then keyword letters).
+ * flags then keyword letters). Once the UID index has given a message a
+ * UID, ",U=<uid>" ends its base name (before ":2,").
  *
  * SECURITY: directory names read back from disk are decoded strictly (a
  * name that does not decode to a valid folder name is skipped), and the
@@ -90,7 +95,34 @@ int maildir_quota_get(struct hk_store *st, struct hk_store_usage *u, bool recalc
  * O_APPEND write, atomic against other writers). */
 void maildir_quota_add(const char *path, int64_t bytes, int64_t count);
 
+/* --- the UID index (maildir_index.c; API in store.h) ----------------------------- */
+
+#define MAILDIR_UIDX_FILE "hikyaku-uidlist"
+#define MAILDIR_UIDX_LOCK "hikyaku-uidlist.lock"
+#define MAILDIR_UIDX_VALIDITY "hikyaku-uidvalidity"
+#define MAILDIR_UIDX_LAST "hikyaku-uidvalidity-last" /* in the mailbox root */
+#define MAILDIR_UIDX_RESERVE 4096 /* UIDs and MODSEQs reserved per write of the validity file */
+
+int maildir_index_sync(struct hk_store *st, const char *folder, const struct hk_store_view *prev,
+    struct hk_store_view *out);
+int maildir_index_append(struct hk_store *st, const char *folder, const struct hk_store_deliver_opts *o,
+    const struct hk_store_part *parts, size_t nparts, uint32_t *uidvalidity_r, uint32_t *uid_r);
+int maildir_index_expunge(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n,
+    size_t *expunged_r);
+int maildir_index_update_flags(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
+    struct hk_store_flag_result *res);
+/* The UID of a trailing ",U=<uid>" in the file name's base, 0 when none. */
+uint32_t maildir_index_name_uid(const char *filename);
+/* For tests/fuzz/fuzz_uidlist.c: parses an index file's bytes as a sync
+ * would; 0 when it would be used as it is (*count_r messages), -1 when it
+ * would be rebuilt. */
+int maildir_index_parse_check(const char *data, size_t len, size_t *count_r);
+
 /* --- maildir.c, for the quota scan -------------------------------------------- */
+
+/* The folder's directory (the root for INBOX), heap; NULL (error recorded
+ * on st) when the name does not fit on disk. */
+char *maildir_folder_path(struct hk_store *st, const char *name);
 
 /* Every folder's directory path (INBOX first), heap strings; *n_r of them. */
 char **maildir_folder_dirs(struct hk_store *st, size_t *n_r);

@@ -636,6 +636,19 @@ hk_store_base_name(const char *filename)
 	return (struct hk_str){ s, colon ? (size_t)(colon - s) : strlen(s) };
 }
 
+struct hk_str
+hk_store_identity(const char *filename)
+{
+	struct hk_str b = hk_store_base_name(filename);
+	/* a trailing ",U=<1-10 digits>" is the index's note, not identity */
+	size_t i = b.len, digits = 0;
+	while (i > 0 && b.ptr[i - 1] >= '0' && b.ptr[i - 1] <= '9' && digits <= 10)
+		i--, digits++;
+	if (digits >= 1 && digits <= 10 && i > 3 && memcmp(b.ptr + i - 3, ",U=", 3) == 0)
+		b.len = i - 3;
+	return b;
+}
+
 /* "new/X" or "cur/X" with X a plain file name: the only shape accepted
  * from a caller, so an IMAP session can never name a path outside the
  * folder. */
@@ -710,6 +723,16 @@ hk_store_keywords(struct hk_store *st, const char *folder, struct hk_store_keywo
 	WITH_FOLDER(st, folder, c, st->be->keywords(st, c, kw));
 }
 
+int
+hk_store_keywords_assign(struct hk_store *st, const char *folder, const char *const *names, size_t n,
+    uint32_t *letters_r)
+{
+	*letters_r = 0;
+	if (n > HK_STORE_KEYWORDS_MAX || (n && names == NULL))
+		return store_fail(st, EINVAL, "%zu keywords", n);
+	WITH_FOLDER(st, folder, c, st->be->keywords_assign(st, c, names, n, letters_r));
+}
+
 void
 hk_store_keywords_free(struct hk_store_keywords *kw)
 {
@@ -727,4 +750,73 @@ hk_store_clean_tmp(struct hk_store *st, int64_t max_age, size_t *removed_r)
 		removed_r = &dummy;
 	*removed_r = 0;
 	return st->be->clean_tmp(st, max_age, removed_r);
+}
+
+/* --- the UID index ----------------------------------------------------------------------- */
+
+int
+hk_store_sync(struct hk_store *st, const char *folder, const struct hk_store_view *prev, struct hk_store_view *out)
+{
+	memset(out, 0, sizeof *out);
+	WITH_FOLDER(st, folder, c, st->be->sync(st, c, prev, out));
+}
+
+void
+hk_store_view_free(struct hk_store_view *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->v[i].filename);
+	free(v->v);
+	free(v->expunged);
+	memset(v, 0, sizeof *v);
+}
+
+const struct hk_store_uid_msg *
+hk_store_view_find(const struct hk_store_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->v[mid].uid == uid)
+			return &v->v[mid];
+		if (v->v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int
+hk_store_append(struct hk_store *st, const struct hk_store_deliver_opts *o, const struct hk_store_part *parts,
+    size_t nparts, uint32_t *uidvalidity_r, uint32_t *uid_r)
+{
+	static const struct hk_store_deliver_opts defaults;
+	*uidvalidity_r = 0;
+	*uid_r = 0;
+	if (o == NULL)
+		o = &defaults;
+	WITH_FOLDER(st, o->folder, c, st->be->append(st, c, o, parts, nparts, uidvalidity_r, uid_r));
+}
+
+int
+hk_store_expunge_uids(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n, size_t *expunged_r)
+{
+	size_t dummy;
+	if (expunged_r == NULL)
+		expunged_r = &dummy;
+	*expunged_r = 0;
+	if (n && uids == NULL)
+		return store_fail(st, EINVAL, "no UIDs");
+	WITH_FOLDER(st, folder, c, st->be->expunge_uids(st, c, uids, n, expunged_r));
+}
+
+int
+hk_store_update_flags(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
+    struct hk_store_flag_result *res)
+{
+	memset(res, 0, sizeof *res);
+	if (u == NULL || (u->nuids && u->uids == NULL) || u->op > HK_STORE_FLAGS_REMOVE)
+		return store_fail(st, EINVAL, "bad flag update");
+	WITH_FOLDER(st, folder, c, st->be->update_flags(st, c, u, res));
 }

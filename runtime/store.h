@@ -313,13 +313,14 @@ struct hk_store_reply {
 };
 struct hk_store_reply hk_store_reply(int err);
 
-/* --- reading (the IMAP/POP3 side; UIDs come with their index) -------------------
+/* --- reading (the IMAP/POP3 side; UIDs: the UID index below) ---------------------
  * A message is named by its file name inside the folder ("new/NAME" or
- * "cur/NAME:2,FLAGS"). Its identity across flag changes is the base name:
- * NAME without the directory and without ":2,..." (hk_store_base_name);
- * the IMAP UID index maps base names to UIDs. A call with a name that is
- * gone fails with ENOENT: another session changed or expunged the message;
- * rescan. */
+ * "cur/NAME:2,FLAGS"). Its identity across flag changes and UID
+ * bookkeeping is hk_store_identity: NAME without the directory, without
+ * ":2,..." and without the index's ",U=<uid>"; the UID index maps
+ * identities to UIDs. A call with a name that is gone fails with ENOENT:
+ * another session changed or expunged the message (or the index added
+ * ",U=" to its name); rescan or sync. */
 struct hk_store_msg {
 	char *filename;      /* "new/..." or "cur/..." */
 	uint64_t size, vsize; /* from ,S= and ,W= (stat when missing; vsize = size when unknown) */
@@ -338,7 +339,10 @@ int hk_store_scan(struct hk_store *st, const char *folder, unsigned scan_flags, 
 void hk_store_msg_list_free(struct hk_store_msg_list *l);
 /* Sets the flags of a message: renames it into cur/ with the new info (also
  * moves it out of new/, which is how \Recent ends). newname_r (may be
- * NULL) receives the new file name; free() it. */
+ * NULL) receives the new file name; free() it. This and hk_store_expunge
+ * work outside the UID index: the next hk_store_sync sees their changes as
+ * another program's (a new MODSEQ, an expunge). IMAP uses
+ * hk_store_update_flags and hk_store_expunge_uids. */
 int hk_store_set_flags(struct hk_store *st, const char *folder, const char *filename, uint32_t flags, uint32_t kw,
     char **newname_r);
 /* Unlinks the message and updates the quota usage. */
@@ -348,6 +352,106 @@ int hk_store_open_message(struct hk_store *st, const char *folder, const char *f
 /* "new/1.M2P3.host,S=5:2,S" -> "1.M2P3.host,S=5" (a slice of filename). */
 struct hk_str hk_store_base_name(const char *filename);
 
+/* The identity of a message: its base name without a trailing ",U=<uid>"
+ * field (the UID index writes that field; see below). It never changes
+ * while the message lives, whatever its flags or UID bookkeeping: POP3
+ * UIDL and the index key use it. A slice of filename. */
+struct hk_str hk_store_identity(const char *filename);
+
+/* --- the UID index (IMAP UIDs and CONDSTORE MODSEQs; maildir_index.c) ------
+ * Each folder has an index mapping message identities to UIDs and
+ * MODSEQs. hk_store_sync reads new/ and cur/ and the index: messages it
+ * has not seen get the next UIDs (in delivery order), gone ones are
+ * dropped, and flags changed by anyone (another session, another program
+ * renaming files) bump that message's MODSEQ. UIDs and UIDVALIDITY survive
+ * restarts and the loss or damage of the index; doc/architecture.md
+ * ("The UID index") says exactly when UIDVALIDITY changes. Any number of
+ * sessions and processes may sync, append, store and expunge on one folder
+ * at once: changes are serialized by a lock on the folder's index, and a
+ * sync that finds nothing changed takes no lock and writes nothing.
+ *
+ * BLOCKING like the rest of the store: worker threads only. */
+
+#define HK_STORE_UIDX_LINE_MAX 512              /* one message line of the index */
+#define HK_STORE_UIDX_FILE_MAX (256u << 20)     /* a larger index is damaged: rebuilt */
+#define HK_STORE_UIDX_LOCK_WAIT_MS 10000        /* EAGAIN after waiting this long */
+
+struct hk_store_uid_msg {
+	uint32_t uid;
+	uint64_t modseq;
+	char *filename;       /* "new/..." or "cur/..." (for open_message) */
+	uint32_t flags, kw;   /* as hk_store_msg */
+	uint64_t size, vsize; /* from ,S= and ,W= (stat when missing) */
+	bool in_new;          /* still in new/: \Recent for the first session */
+};
+
+/* One folder as a session sees it after a sync; messages sorted by UID. */
+struct hk_store_view {
+	struct hk_store_uid_msg *v;
+	size_t n;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	/* UIDs of the `prev` view given to hk_store_sync that are gone,
+	 * ascending (the EXPUNGE/VANISHED responses to send) */
+	uint32_t *expunged;
+	size_t nexpunged;
+	/* the index was lost (damaged, or missing where UIDs had been given)
+	 * and this sync rebuilt it; uidvalidity_changed when the rebuild had
+	 * to pick a new UIDVALIDITY. Both false on a folder's first sync. */
+	bool rebuilt, uidvalidity_changed;
+	const char *rebuilt_why; /* static text for the log ("bad header", "missing"...) */
+};
+
+/* Brings the folder's index up to date and returns the view. `prev` (may
+ * be NULL) is this session's previous view: out->expunged lists its UIDs
+ * that are gone. Messages whose modseq > prev->highestmodseq changed since
+ * (new ones included). On failure *out is empty. */
+int hk_store_sync(struct hk_store *st, const char *folder, const struct hk_store_view *prev,
+    struct hk_store_view *out);
+void hk_store_view_free(struct hk_store_view *v);
+/* The message with that UID, or NULL (binary search). */
+const struct hk_store_uid_msg *hk_store_view_find(const struct hk_store_view *v, uint32_t uid);
+
+/* Delivers one message into o->folder and gives it the next UID in the
+ * same step, under the folder's index lock (IMAP APPEND, and COPY/MOVE
+ * with the source message's fd as the part): the UIDPLUS answer is
+ * *uidvalidity_r and *uid_r. The message is durable when this returns 0.
+ * o->check_quota works as for hk_store_deliver. */
+int hk_store_append(struct hk_store *st, const struct hk_store_deliver_opts *o, const struct hk_store_part *parts,
+    size_t nparts, uint32_t *uidvalidity_r, uint32_t *uid_r);
+
+/* Removes the messages with these UIDs (unlink, quota usage, index) under
+ * the lock; UIDs that are not there are skipped (already expunged).
+ * *expunged_r (may be NULL): how many were removed. */
+int hk_store_expunge_uids(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n,
+    size_t *expunged_r);
+
+/* STORE: changes the flags of the messages with these UIDs, each rename
+ * and its MODSEQ bump in one step under the lock. A message whose flags
+ * do not change keeps its MODSEQ. With unchangedsince != 0 (CONDSTORE
+ * UNCHANGEDSINCE) a message whose modseq is greater is left alone and its
+ * UID listed in res->failed (the MODIFIED response). */
+enum hk_store_flag_op {
+	HK_STORE_FLAGS_SET,    /* FLAGS */
+	HK_STORE_FLAGS_ADD,    /* +FLAGS */
+	HK_STORE_FLAGS_REMOVE, /* -FLAGS */
+};
+struct hk_store_flag_update {
+	const uint32_t *uids;
+	size_t nuids;
+	enum hk_store_flag_op op;
+	uint32_t flags, kw;
+	uint64_t unchangedsince;
+};
+struct hk_store_flag_result {
+	size_t changed;    /* messages whose flags changed */
+	uint32_t *failed;  /* UNCHANGEDSINCE refusals, ascending; free() it */
+	size_t nfailed;
+	uint64_t highestmodseq;
+};
+int hk_store_update_flags(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
+    struct hk_store_flag_result *res);
+
 /* The folder's keywords: names[i] is the keyword of letter 'a' + i, NULL
  * when unassigned. Free with hk_store_keywords_free. */
 struct hk_store_keywords {
@@ -355,6 +459,12 @@ struct hk_store_keywords {
 };
 int hk_store_keywords(struct hk_store *st, const char *folder, struct hk_store_keywords *kw);
 void hk_store_keywords_free(struct hk_store_keywords *kw);
+/* The letters of these keywords in the folder (STORE +FLAGS ($Boss)),
+ * assigning free letters as needed. Invalid keywords and those that find
+ * no free letter are left out of *letters_r. At most
+ * HK_STORE_KEYWORDS_MAX names (EINVAL). */
+int hk_store_keywords_assign(struct hk_store *st, const char *folder, const char *const *names, size_t n,
+    uint32_t *letters_r);
 
 /* Removes files (and directories) in every folder's tmp/ whose mtime is
  * older than max_age seconds: what a crash between write and rename left

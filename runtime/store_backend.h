@@ -68,14 +68,24 @@ struct hk_store_backend {
 
 	int (*quota_get)(struct hk_store *st, struct hk_store_usage *u, bool recalc);
 
-	/* the read side (issue 4 grows this: UID index, locking) */
+	/* the read side */
 	int (*scan)(struct hk_store *st, const char *folder, unsigned flags, struct hk_store_msg_list *out);
 	int (*set_flags)(struct hk_store *st, const char *folder, const char *filename, uint32_t flags, uint32_t kw,
 	    char **newname_r);
 	int (*expunge)(struct hk_store *st, const char *folder, const char *filename);
 	int (*open_message)(struct hk_store *st, const char *folder, const char *filename);
 	int (*keywords)(struct hk_store *st, const char *folder, struct hk_store_keywords *kw);
+	int (*keywords_assign)(struct hk_store *st, const char *folder, const char *const *names, size_t n,
+	    uint32_t *letters_r);
 	int (*clean_tmp)(struct hk_store *st, int64_t max_age, size_t *removed_r);
+
+	/* the UID index (store.h); folder names canonical */
+	int (*sync)(struct hk_store *st, const char *folder, const struct hk_store_view *prev, struct hk_store_view *out);
+	int (*append)(struct hk_store *st, const char *folder, const struct hk_store_deliver_opts *o,
+	    const struct hk_store_part *parts, size_t nparts, uint32_t *uidvalidity_r, uint32_t *uid_r);
+	int (*expunge_uids)(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n, size_t *expunged_r);
+	int (*update_flags)(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
+	    struct hk_store_flag_result *res);
 };
 
 extern const struct hk_store_backend maildir_backend;
@@ -102,7 +112,9 @@ int store_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, cons
 
 void store_item_free(struct store_item *it);
 
-/* store_commit.c, for store.c */
+/* store_commit.c, for store.c (and the UID index's append, which names
+ * the staged file before its commit) */
+struct store_item *store_batch_item(struct hk_store_batch *b, size_t i);
 void store_batch_push(struct hk_store_batch *b, struct store_item *it, size_t *index_r);
 enum hk_store_sync store_batch_sync(const struct hk_store_batch *b);
 bool store_batch_full(const struct hk_store_batch *b);

@@ -110,6 +110,12 @@ store_batch_committed(const struct hk_store_batch *b)
 	return b->committed;
 }
 
+struct store_item *
+store_batch_item(struct hk_store_batch *b, size_t i)
+{
+	return i < b->n ? b->items[i] : NULL;
+}
+
 size_t
 hk_store_batch_count(const struct hk_store_batch *b)
 {
