@@ -437,6 +437,7 @@ address_parse_flags(const char *in, size_t len, unsigned flags, struct arena *a,
 		ts.n = 0;
 		lx.comment = NULL;
 		lx.comment_len = 0;
+		cx.route = empty;
 		bool emitted = false;
 		struct tok t;
 		for (;;) {
