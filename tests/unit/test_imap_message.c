@@ -820,6 +820,90 @@ test_date_parse_obsolete_forms(void **state)
 	}
 }
 
+/* --- limits at the edge ----------------------------------------------------------- */
+
+static size_t
+count_occurrences(const struct hk_buf *b, const char *needle)
+{
+	size_t n = 0, l = strlen(needle);
+	for (const char *p = b->data; (p = memmem(p, b->len - (size_t)(p - b->data), needle, l)) != NULL; p += l)
+		n++;
+	return n;
+}
+
+static void
+test_limits_params_langs_numbers(void **state)
+{
+	(void)state;
+	struct hk_buf m, b;
+	buf_init(&m);
+	buf_init(&b);
+	/* IMAP_BS_MAX_PARAMS parameters written, the rest dropped;
+	 * IMAP_BS_MAX_LANGS languages */
+	buf_adds(&m, "Content-Type: application/x-test");
+	for (int i = 0; i < IMAP_BS_MAX_PARAMS + 8; i++)
+		buf_printf(&m, "; p%d=v", i);
+	buf_adds(&m, "\r\nContent-Language: ");
+	for (int i = 0; i < IMAP_BS_MAX_LANGS + 4; i++)
+		buf_printf(&m, "%sl%d", i ? ", " : "", i);
+	buf_adds(&m, "\r\n\r\nx\r\n");
+	struct sample s;
+	sample_mem(&s, m.data, m.len);
+	imap_bodystructure_write(&s.m, true, &b);
+	assert_int_equal(count_occurrences(&b, " \"v\""), IMAP_BS_MAX_PARAMS);
+	assert_int_equal(count_occurrences(&b, "\"p31\" \"v\")"), 1); /* the last one kept */
+	assert_int_equal(count_occurrences(&b, "\"l"), IMAP_BS_MAX_LANGS);
+	sample_free(&s);
+
+	/* MIME_PARAM_LIST_SCAN: parameters past it are not seen */
+	struct arena a;
+	arena_init(&a, 0);
+	struct mime_param_kv kv[2];
+	buf_reset(&m);
+	buf_adds(&m, "text/plain");
+	for (int i = 0; i < MIME_PARAM_LIST_SCAN - 1; i++)
+		buf_adds(&m, "; x=1");
+	buf_adds(&m, "; last=1; after=1");
+	assert_int_equal(mime_param_list(m.data, m.len, &a, kv, 2), 2);
+	assert_memory_equal(kv[1].name.ptr, "last", 4);
+	arena_fini(&a);
+
+	/* IMAP_SECTION_MAX_NUMBER */
+	struct imap_section sec;
+	char num[32];
+	snprintf(num, sizeof(num), "%d", IMAP_SECTION_MAX_NUMBER);
+	assert_int_equal(imap_section_parse(num, strlen(num), &sec), 0);
+	snprintf(num, sizeof(num), "%d", IMAP_SECTION_MAX_NUMBER + 1);
+	assert_int_equal(imap_section_parse(num, strlen(num), &sec), -1);
+	buf_fini(&m);
+	buf_fini(&b);
+}
+
+/* IMAP_SEARCH_TEXT_MAX: text inside the cap is found, text past it is not. */
+static void
+test_search_text_cap(void **state)
+{
+	(void)state;
+	struct hk_buf m;
+	buf_init(&m);
+	buf_adds(&m, "Subject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nEARLY\r\n");
+	while (m.len < IMAP_SEARCH_TEXT_MAX - 100)
+		buf_adds(&m, "filler text of a very long message, line after line\r\n");
+	buf_adds(&m, "INSIDE\r\n");
+	/* CRLF becomes LF in the decoded text: go well past the cap */
+	while (m.len < IMAP_SEARCH_TEXT_MAX + IMAP_SEARCH_TEXT_MAX / 8)
+		buf_adds(&m, "more filler past the cap\r\n");
+	buf_adds(&m, "BEYOND\r\n");
+	struct sample s;
+	sample_mem(&s, m.data, m.len);
+	assert_true(imap_search_body(&s.m, S("early")));
+	assert_true(imap_search_body(&s.m, S("inside")));
+	assert_false(imap_search_body(&s.m, S("beyond")));
+	assert_false(imap_search_text(&s.m, S("beyond")));
+	sample_free(&s);
+	buf_fini(&m);
+}
+
 /* --- performance ----------------------------------------------------------------- */
 
 /* ENVELOPE of 10,000 4 KB messages from memory: reported, and bounded so a
@@ -888,6 +972,8 @@ main(void)
 		cmocka_unit_test(test_search_header_presence_and_missing),
 		cmocka_unit_test(test_search_sent_dates),
 		cmocka_unit_test(test_date_parse_obsolete_forms),
+		cmocka_unit_test(test_limits_params_langs_numbers),
+		cmocka_unit_test(test_search_text_cap),
 		cmocka_unit_test(test_envelope_speed_10000),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
