@@ -2,10 +2,12 @@
  * imap_search_text.c - SEARCH text and date matchers (see
  * imap_search_text.h).
  *
- * Pipeline: the imap_msg's hk_message (runtime/message.c, created on the
- * first text key with body_text_max = IMAP_SEARCH_TEXT_MAX) decodes header
- * values and the body text; both sides of a comparison go through
- * imap_search_fold; memmem finds the needle.
+ * Pipeline: header keys read the top-level header block straight from the
+ * raw bytes (imap_hdr, as ENVELOPE does) and decode the values with
+ * runtime/rfc2047.c; BODY and TEXT use the imap_msg's hk_message
+ * (runtime/message.c, created on the first body key with body_text_max =
+ * IMAP_SEARCH_TEXT_MAX) for the decoded body text; both sides of a
+ * comparison go through imap_search_fold; memmem finds the needle.
  *
  * Ownership: folded texts are cached in the message arena; per-call
  * buffers are heap and freed before returning.
@@ -162,26 +164,61 @@ contains(struct hk_str hay, struct hk_str needle)
 	return hay.len >= needle.len && memmem(hay.ptr, hay.len, needle.ptr, needle.len) != NULL;
 }
 
+/* Appends the decoded UTF-8 value of a header field: unfolded, cut at
+ * IMAP_SEARCH_TEXT_MAX, RFC 2047 words and raw 8-bit text decoded (what
+ * hk_message_header gives, without building the message model: header
+ * keys are the common SEARCH and must not cost a MIME parse). */
+static void
+field_decoded(struct hk_str v, struct hk_buf *scratch, struct hk_buf *out)
+{
+	if (v.len > IMAP_SEARCH_TEXT_MAX)
+		v.len = IMAP_SEARCH_TEXT_MAX;
+	buf_reset(scratch);
+	imap_hdr_unfold(v, scratch);
+	const char *p = scratch->data ? scratch->data : "";
+	size_t n = scratch->len;
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	bool plain = true;
+	for (size_t i = 0; i < n && plain; i++) {
+		unsigned char c = (unsigned char)p[i];
+		plain = !(c >= 0x80 || c == 0x1B || (c == '=' && i + 1 < n && p[i + 1] == '?'));
+	}
+	if (plain)
+		buf_add(out, p, n);
+	else
+		rfc2047_decode(p, n, out);
+}
+
 bool
 imap_search_header(struct imap_msg *m, const char *name, size_t namelen, const char *needle, size_t nlen)
 {
-	const struct hk_str *vals;
-	size_t nv = hk_message_header(msg_decoded(m), name, namelen, &vals);
-	if (nv == 0)
-		return false;
-	if (nlen == 0)
-		return true;
-	struct hk_buf nb, vb;
+	struct hk_str want = { name, namelen };
+	struct hk_buf nb, dec, scratch, folded;
 	struct hk_str nf = fold_needle(needle, nlen, &nb);
-	buf_init(&vb);
+	buf_init(&dec);
+	buf_init(&scratch);
+	buf_init(&folded);
 	bool found = false;
-	for (size_t i = 0; i < nv && !found; i++) {
-		buf_reset(&vb);
-		size_t n = vals[i].len < IMAP_SEARCH_TEXT_MAX ? vals[i].len : IMAP_SEARCH_TEXT_MAX;
-		imap_search_fold(vals[i].ptr, n, &vb);
-		found = contains((struct hk_str){ vb.data ? vb.data : "", vb.len }, nf);
+	struct imap_hdr_iter it;
+	struct imap_hdr_field f;
+	imap_hdr_init(&it, m->raw, m->len);
+	while (!found && imap_hdr_next(&it, &f)) {
+		if (!str_ieq(f.name, want))
+			continue;
+		if (nlen == 0) {
+			found = true; /* RFC 3501: an empty string matches a present field */
+			break;
+		}
+		buf_reset(&dec);
+		field_decoded(f.value, &scratch, &dec);
+		buf_reset(&folded);
+		imap_search_fold(dec.data ? dec.data : "", dec.len, &folded);
+		found = contains((struct hk_str){ folded.data ? folded.data : "", folded.len }, nf);
 	}
-	buf_fini(&vb);
+	buf_fini(&dec);
+	buf_fini(&scratch);
+	buf_fini(&folded);
 	buf_fini(&nb);
 	return found;
 }
@@ -205,16 +242,18 @@ static struct hk_str
 headers_folded(struct imap_msg *m)
 {
 	if (!m->have_hdrs) {
-		const struct hk_header *h;
-		size_t nh = hk_message_headers(msg_decoded(m), &h);
-		struct hk_buf text, dec;
+		struct hk_buf text, dec, scratch;
 		buf_init(&text);
 		buf_init(&dec);
-		for (size_t i = 0; i < nh && text.len < IMAP_SEARCH_TEXT_MAX; i++) {
+		buf_init(&scratch);
+		struct imap_hdr_iter it;
+		struct imap_hdr_field f;
+		imap_hdr_init(&it, m->raw, m->len);
+		while (text.len < IMAP_SEARCH_TEXT_MAX && imap_hdr_next(&it, &f)) {
 			buf_reset(&dec);
-			buf_add(&dec, h[i].name.ptr, h[i].name.len);
+			buf_add(&dec, f.name.ptr, f.name.len);
 			buf_add(&dec, ": ", 2);
-			rfc2047_decode(h[i].raw.ptr, h[i].raw.len, &dec);
+			field_decoded(f.value, &scratch, &dec);
 			buf_addc(&dec, '\n');
 			size_t room = IMAP_SEARCH_TEXT_MAX - text.len;
 			imap_search_fold(dec.data, dec.len < room ? dec.len : room, &text);
@@ -222,6 +261,7 @@ headers_folded(struct imap_msg *m)
 		m->hdrs_folded = arena_str(&m->arena, text.data ? text.data : "", text.len);
 		buf_fini(&text);
 		buf_fini(&dec);
+		buf_fini(&scratch);
 		m->have_hdrs = true;
 	}
 	return m->hdrs_folded;
