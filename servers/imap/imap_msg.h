@@ -33,7 +33,7 @@ struct imap_msg {
 	const char *raw;
 	size_t len;
 	struct arena arena;
-	struct hk_message_limits limits;
+	struct hk_message_limits limits; /* defaults; may be changed before the first getter */
 	/* private: filled on first use */
 	const struct mime_tree *tree;
 	struct hk_message *hm;       /* decoded view for SEARCH */
