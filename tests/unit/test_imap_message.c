@@ -681,6 +681,43 @@ test_section_bare_lf_converted(void **state)
 	buf_fini(&b);
 }
 
+static void
+test_section_folded_fields_and_header_only(void **state)
+{
+	(void)state;
+	struct sample s;
+	struct hk_buf b;
+	buf_init(&b);
+	/* a folded field is copied whole; a bare-LF fold becomes CRLF */
+	const char *msg = "X-A: one\r\nSubject: a long\r\n\tsubject\r\nX-B: two\n three\r\n\r\nbody";
+	sample_mem(&s, msg, strlen(msg));
+	assert_int_equal(fetch(&s.m, "HEADER.FIELDS (SUBJECT x-b)", 0, SIZE_MAX, &b), 0);
+	assert_buf(&b, "Subject: a long\r\n\tsubject\r\nX-B: two\r\n three\r\n\r\n");
+	assert_int_equal(fetch(&s.m, "TEXT", 0, SIZE_MAX, &b), 0);
+	assert_buf(&b, "body");
+	sample_free(&s);
+	/* a message that is all header, without the empty line */
+	msg = "Subject: only\r\nFrom: a@b";
+	sample_mem(&s, msg, strlen(msg));
+	assert_int_equal(fetch(&s.m, "HEADER", 0, SIZE_MAX, &b), 0);
+	assert_buf(&b, "Subject: only\r\nFrom: a@b");
+	assert_int_equal(fetch(&s.m, "TEXT", 0, SIZE_MAX, &b), 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(fetch(&s.m, "HEADER.FIELDS (from)", 0, SIZE_MAX, &b), 0);
+	assert_buf(&b, "From: a@b\r\n\r\n");
+	assert_bs(&s.m, false, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)");
+	sample_free(&s);
+	/* the empty message */
+	sample_mem(&s, "", 0);
+	assert_int_equal(fetch(&s.m, "", 0, SIZE_MAX, &b), 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(fetch(&s.m, "1", 0, SIZE_MAX, &b), 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(imap_msg_vsize(&s.m), 0);
+	sample_free(&s);
+	buf_fini(&b);
+}
+
 /* --- SEARCH -------------------------------------------------------------------- */
 
 #define S(x) (x), strlen(x)
@@ -967,6 +1004,7 @@ main(void)
 		cmocka_unit_test(test_section_mixed_parts),
 		cmocka_unit_test(test_section_single_part_and_partial),
 		cmocka_unit_test(test_section_bare_lf_converted),
+		cmocka_unit_test(test_section_folded_fields_and_header_only),
 		cmocka_unit_test(test_search_japanese_found_by_utf8),
 		cmocka_unit_test(test_search_case_folding_decoded),
 		cmocka_unit_test(test_search_header_presence_and_missing),
