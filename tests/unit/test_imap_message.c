@@ -318,6 +318,27 @@ test_envelope_folding_8bit_bare_lf_first_wins(void **state)
 	buf_fini(&b);
 }
 
+/* RFC 3501 7.4.2's example FETCH response, for the message it describes:
+ * the ENVELOPE is byte for byte the RFC's; BODY differs only in case
+ * (UW-IMAP upper-cases, Dovecot and we write types as lower case). */
+static void
+test_rfc3501_example_message(void **state)
+{
+	(void)state;
+	assert_envelope("rfc3501-example.eml",
+			"(\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary and minutes\" "
+			"((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+			"((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+			"((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+			"((NIL NIL \"imap\" \"cac.washington.edu\")) "
+			"((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) "
+			"NIL NIL \"<B27397-0100000@cac.washington.edu>\")");
+	struct sample s;
+	sample_load(&s, "rfc3501-example.eml");
+	assert_bs(&s.m, false, "(\"text\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 3028 92)");
+	sample_free(&s);
+}
+
 /* --- BODY / BODYSTRUCTURE ------------------------------------------------------ */
 
 static void
@@ -993,6 +1014,7 @@ main(void)
 		cmocka_unit_test(test_envelope_missing_headers_nil),
 		cmocka_unit_test(test_envelope_encoded_words_kept_raw),
 		cmocka_unit_test(test_envelope_folding_8bit_bare_lf_first_wins),
+		cmocka_unit_test(test_rfc3501_example_message),
 		cmocka_unit_test(test_bodystructure_simple_text),
 		cmocka_unit_test(test_bodystructure_alternative),
 		cmocka_unit_test(test_bodystructure_mixed_attachment_nested_message),

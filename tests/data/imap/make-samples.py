@@ -241,3 +241,18 @@ Content-Transfer-Encoding: 8bit
 
 """).encode() + "\u6708\u6b21\u5831\u544a\u66f8\u3092\u9001\u308a\u307e\u3059\u3002\n".encode("euc_jp"))
 # 月次報告書を送ります。
+
+# 10. the message of RFC 3501's FETCH example (6.4.5 / 7.4.2): its ENVELOPE
+#     and a one-part body of 3028 octets in 92 lines
+rfc_lines = ["%s" % ("x" * (31 if i < 84 else 30)) for i in range(92)]
+write("rfc3501-example.eml", """\
+Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)
+From: Terry Gray <gray@cac.washington.edu>
+Subject: IMAP4rev1 WG mtg summary and minutes
+To: imap@cac.washington.edu
+cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>
+Message-Id: <B27397-0100000@cac.washington.edu>
+MIME-Version: 1.0
+Content-Type: TEXT/PLAIN; CHARSET=US-ASCII
+
+""" + "\n".join(rfc_lines) + "\n")
