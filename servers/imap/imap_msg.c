@@ -72,6 +72,16 @@ imap_count_lines(const char *p, size_t n)
 	return lines;
 }
 
+/* buf_add with NUL bytes as 0x80 (RFC 3501 literals carry no NUL) */
+static void
+add_nonul(struct hk_buf *out, const char *p, size_t n)
+{
+	size_t start = out->len;
+	buf_add(out, p, n);
+	for (char *z = memchr(out->data + start, '\0', n); z; z = memchr(z, '\0', (size_t)(out->data + out->len - z)))
+		*z++ = (char)0x80;
+}
+
 void
 imap_crlf_copy(const char *p, size_t n, size_t origin, size_t count, struct hk_buf *out)
 {
@@ -89,7 +99,7 @@ imap_crlf_copy(const char *p, size_t n, size_t origin, size_t count, struct hk_b
 			size_t from = origin > pos ? origin - pos : 0;
 			size_t upto = end - pos < run ? end - pos : run;
 			if (upto > from)
-				buf_add(out, p + i + from, upto - from);
+				add_nonul(out, p + i + from, upto - from);
 		}
 		pos += run;
 		i = run_end;
@@ -112,7 +122,7 @@ imap_msg_crlf_clean(struct imap_msg *m)
 {
 	if (m->clean < 0) {
 		m->vsize = imap_crlf_size(m->raw, m->len);
-		m->clean = m->vsize == m->len;
+		m->clean = m->vsize == m->len && memchr(m->raw, '\0', m->len) == NULL;
 	}
 	return m->clean == 1;
 }

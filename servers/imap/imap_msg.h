@@ -10,8 +10,11 @@
  * Line ends: messages are stored with CRLF, but files delivered by other
  * software may use bare LF. IMAP sends CRLF, so every size and offset a
  * client sees is counted as if each bare LF were CRLF (the "vsize");
- * imap_crlf_copy produces those bytes. imap_msg_crlf_clean() tells when
- * raw byte ranges can be sent as they are (the common case).
+ * imap_crlf_copy produces those bytes. A NUL byte cannot be sent in an
+ * IMAP literal either (RFC 3501 4.3): the copy writes it as 0x80, as
+ * Dovecot does, which keeps every size. imap_msg_crlf_clean() tells when
+ * raw byte ranges can be sent as they are (no bare LF, no NUL: the common
+ * case).
  *
  * Ownership: `raw` is borrowed and must outlive the imap_msg; everything
  * the getters return lives in the message's arena until imap_msg_fini.
@@ -37,7 +40,7 @@ struct imap_msg {
 	/* private: filled on first use */
 	const struct mime_tree *tree;
 	struct hk_message *hm;       /* decoded view for SEARCH */
-	int clean;                   /* -1 unknown, 0 has bare LF, 1 CRLF only */
+	int clean;                   /* -1 unknown, 0 has bare LF or NUL, 1 sendable as is */
 	size_t vsize;
 	bool have_text, have_hdrs;   /* the folded SEARCH texts below */
 	struct hk_str body_folded;   /* decoded body text, case-folded */
@@ -52,14 +55,14 @@ const struct mime_tree *imap_msg_tree(struct imap_msg *m);
 
 /* RFC822.SIZE: the size in octets with every bare LF counted as CRLF. */
 size_t imap_msg_vsize(struct imap_msg *m);
-/* True when the message has no bare LF: its byte ranges are what a
- * client must see. */
+/* True when the message has no bare LF and no NUL: its byte ranges are
+ * what a client must see. */
 bool imap_msg_crlf_clean(struct imap_msg *m);
 
 /* n plus the bare LFs of p[0..n) (an LF at p[0] counts as bare). */
 size_t imap_crlf_size(const char *p, size_t n);
 /* Appends bytes [origin, origin + count) of the CRLF form of p[0..n),
- * clamped to its end (count SIZE_MAX: to the end). */
+ * clamped to its end (count SIZE_MAX: to the end), NUL written as 0x80. */
 void imap_crlf_copy(const char *p, size_t n, size_t origin, size_t count, struct hk_buf *out);
 /* Lines in p[0..n): the number of LFs (as Dovecot counts body lines). */
 size_t imap_count_lines(const char *p, size_t n);

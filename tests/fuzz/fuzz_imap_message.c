@@ -12,7 +12,7 @@
  * balanced parentheses outside strings and literals and announce exact
  * literal lengths; a section's written length equals its announced
  * partial size, and the zero-copy range gives the same bytes; the whole
- * message fetched is vsize octets with no bare LF; case folding is
+ * message fetched is vsize octets with no bare LF and no NUL; case folding is
  * idempotent.
  *
  * Build: clang -fsanitize=fuzzer,address,undefined (make fuzz); seeds in
@@ -122,6 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&b);
 	imap_section_write(&m, &sd, 0, SIZE_MAX, &b);
 	check(b.len == imap_msg_vsize(&m) && imap_crlf_size(b.data, b.len) == b.len, "vsize, no bare LF");
+	check(b.len == 0 || memchr(b.data, '\0', b.len) == NULL, "no NUL sent");
 
 	static const char *const specs[] = { "HEADER", "TEXT", "1", "2", "1.MIME", "2.MIME", "1.1", "1.2", "2.1",
 					     "1.HEADER", "2.TEXT", "1.1.MIME", "3", "1.1.1", "2.HEADER.FIELDS (From)",

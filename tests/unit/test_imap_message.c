@@ -728,6 +728,19 @@ test_section_folded_fields_and_header_only(void **state)
 	assert_buf(&b, "From: a@b\r\n\r\n");
 	assert_bs(&s.m, false, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)");
 	sample_free(&s);
+	/* NUL cannot be sent in a literal: 0x80, same size, no zero copy */
+	sample_mem(&s, "Subject: z\r\n\r\na\0b\r\n", 19);
+	assert_false(imap_msg_crlf_clean(&s.m));
+	assert_int_equal(imap_msg_vsize(&s.m), 19);
+	assert_int_equal(fetch(&s.m, "TEXT", 0, SIZE_MAX, &b), 0);
+	assert_buf(&b, "a\x80" "b\r\n");
+	struct imap_section sec;
+	struct imap_section_data d;
+	size_t off, len;
+	assert_int_equal(imap_section_parse("TEXT", 4, &sec), 0);
+	assert_int_equal(imap_section_resolve(&s.m, &sec, &d), IMAP_SECTION_OK);
+	assert_false(imap_section_range(&s.m, &d, 0, SIZE_MAX, &off, &len));
+	sample_free(&s);
 	/* the empty message */
 	sample_mem(&s, "", 0);
 	assert_int_equal(fetch(&s.m, "", 0, SIZE_MAX, &b), 0);
