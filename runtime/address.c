@@ -218,7 +218,7 @@ static const struct hk_str empty = { "", 0 };
 /* A phrase as text, words joined by one space where the source had blanks,
  * quoted strings unquoted, RFC 2047 decoded, in the arena. */
 static struct hk_str
-phrase_decode(struct arena *a, const struct tok *v, size_t n, unsigned *errs)
+phrase_decode(struct arena *a, const struct tok *v, size_t n, bool raw, unsigned *errs)
 {
 	size_t bound = 0;
 	for (size_t i = 0; i < n; i++)
@@ -233,7 +233,7 @@ phrase_decode(struct arena *a, const struct tok *v, size_t n, unsigned *errs)
 	}
 	size_t len = (size_t)(d - text);
 	bool plain = true;
-	for (size_t i = 0; i < len && plain; i++) {
+	for (size_t i = 0; i < len && plain && !raw; i++) {
 		unsigned char c = (unsigned char)text[i];
 		if (c >= 0x80 || c == 0x1B || (c == '=' && i + 1 < len && text[i + 1] == '?'))
 			plain = false;
@@ -289,9 +289,45 @@ struct ctx {
 	struct arena *a;
 	struct address_list *list;
 	struct hk_str group;
+	struct hk_str route; /* of the angle address being emitted */
+	unsigned flags;      /* ADDRESS_* */
+	bool in_group;       /* a GROUP_START was emitted and its end is due */
 	unsigned errs;
 	size_t added;
 };
+
+static struct hk_address *
+list_push(struct ctx *cx)
+{
+	struct address_list *l = cx->list;
+	l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
+	struct hk_address *ad = &l->v[l->n++];
+	*ad = (struct hk_address){ .name = empty, .local = empty, .domain = empty, .addr = empty,
+				   .group = empty, .route = empty, .kind = ADDRESS_MAILBOX };
+	return ad;
+}
+
+/* ADDRESS_GROUP_MARKS: the start marker of a group named by tokens v[0..n). */
+static void
+group_start(struct ctx *cx, const struct tok *v, size_t n)
+{
+	if (cx->added >= ADDRESS_MAX_PER_LIST)
+		return;
+	struct hk_address *ad = list_push(cx);
+	ad->kind = ADDRESS_GROUP_START;
+	ad->name = phrase_decode(cx->a, v, n, cx->flags & ADDRESS_RAW_NAMES, &cx->errs);
+	cx->added++;
+	cx->in_group = true;
+}
+
+static void
+group_end(struct ctx *cx)
+{
+	if (!cx->in_group)
+		return;
+	list_push(cx)->kind = ADDRESS_GROUP_END;
+	cx->in_group = false;
+}
 
 /* Builds and appends one address from the addr-spec tokens v[0..n) and the
  * display name tokens d[0..dn); `comment` names it when d is empty. */
@@ -311,10 +347,11 @@ emit(struct ctx *cx, const struct tok *d, size_t dn, const struct tok *v, size_t
 	if (!word)
 		at = n = 0; /* only punctuation: no address, maybe a name */
 
-	struct hk_str name = phrase_decode(cx->a, d, dn, &cx->errs);
+	bool raw = cx->flags & ADDRESS_RAW_NAMES;
+	struct hk_str name = phrase_decode(cx->a, d, dn, raw, &cx->errs);
 	if (name.len == 0 && comment.len > 0) {
 		struct tok ct = { .type = T_ATOM, .p = comment.ptr, .n = comment.len };
-		name = phrase_decode(cx->a, &ct, 1, &cx->errs);
+		name = phrase_decode(cx->a, &ct, 1, raw, &cx->errs);
 	}
 	if (!word && (name.len == 0 || dn == 0))
 		return;
@@ -369,23 +406,29 @@ emit(struct ctx *cx, const struct tok *d, size_t dn, const struct tok *v, size_t
 		addr = (struct hk_str){ x, (size_t)(e - x) };
 	}
 
-	struct address_list *l = cx->list;
-	l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
-	struct hk_address *ad = &l->v[l->n++];
+	struct hk_address *ad = list_push(cx);
 	ad->name = name;
 	ad->local = local;
 	ad->domain = domain;
 	ad->addr = addr;
 	ad->group = cx->group;
+	if (cx->flags & ADDRESS_KEEP_ROUTE)
+		ad->route = cx->route;
 	cx->added++;
 }
 
 unsigned
 address_parse(const char *in, size_t len, struct arena *a, struct address_list *list)
 {
+	return address_parse_flags(in, len, 0, a, list);
+}
+
+unsigned
+address_parse_flags(const char *in, size_t len, unsigned flags, struct arena *a, struct address_list *list)
+{
 	struct lexer lx = { .s = in, .len = len, .i = 0 };
 	struct toks ts, as;
-	struct ctx cx = { .a = a, .list = list, .group = { "", 0 } };
+	struct ctx cx = { .a = a, .list = list, .group = { "", 0 }, .route = { "", 0 }, .flags = flags };
 	toks_init(&ts);
 	toks_init(&as);
 
@@ -394,6 +437,7 @@ address_parse(const char *in, size_t len, struct arena *a, struct address_list *
 		ts.n = 0;
 		lx.comment = NULL;
 		lx.comment_len = 0;
+		cx.route = empty;
 		bool emitted = false;
 		struct tok t;
 		for (;;) {
@@ -405,10 +449,12 @@ address_parse(const char *in, size_t len, struct arena *a, struct address_list *
 			if (t.type == T_SPECIAL && t.c == ':' && !emitted) {
 				/* group start; a second ':' inside a group is junk */
 				if (cx.group.len == 0 && ts.n > 0) {
-					cx.group = phrase_decode(a, ts.v, ts.n, &cx.errs);
+					cx.group = phrase_decode(a, ts.v, ts.n, flags & ADDRESS_RAW_NAMES, &cx.errs);
 					if (cx.group.len == 0)
 						cx.group = (struct hk_str){ ":", 1 };
 				}
+				if ((flags & ADDRESS_GROUP_MARKS) && !cx.in_group)
+					group_start(&cx, ts.v, ts.n);
 				ts.n = 0;
 				lx.comment = NULL;
 				lx.comment_len = 0;
@@ -418,6 +464,8 @@ address_parse(const char *in, size_t len, struct arena *a, struct address_list *
 				/* angle address: [route ":"] addr-spec ">" */
 				as.n = 0;
 				bool route = false;
+				size_t route_start = 0;
+				cx.route = empty;
 				for (;;) {
 					struct tok u = lex_next(&lx);
 					if (u.type == T_END) {
@@ -426,9 +474,12 @@ address_parse(const char *in, size_t len, struct arena *a, struct address_list *
 					}
 					if (u.type == T_SPECIAL && u.c == '>')
 						break;
-					if (u.type == T_SPECIAL && u.c == '@' && as.n == 0)
+					if (u.type == T_SPECIAL && u.c == '@' && as.n == 0) {
 						route = true;
+						route_start = (size_t)(u.p - in);
+					}
 					if (u.type == T_SPECIAL && u.c == ':' && route) {
+						cx.route = (struct hk_str){ in + route_start, (size_t)(u.p - in) - route_start };
 						as.n = 0;
 						route = false;
 						continue;
@@ -452,11 +503,14 @@ address_parse(const char *in, size_t len, struct arena *a, struct address_list *
 		}
 		if (!emitted && ts.n > 0)
 			emit(&cx, NULL, 0, ts.v, ts.n, (struct hk_str){ lx.comment, lx.comment_len });
-		if (t.type == T_SPECIAL && t.c == ';')
+		if (t.type == T_SPECIAL && t.c == ';') {
 			cx.group = (struct hk_str){ "", 0 };
+			group_end(&cx);
+		}
 		if (t.type == T_END)
 			done = true;
 	}
+	group_end(&cx); /* a group without its ';' */
 	toks_fini(&ts);
 	toks_fini(&as);
 	return cx.errs;

@@ -70,6 +70,8 @@ struct hk_address {
 	struct hk_str domain; /* domain, may be empty for a bare local part */
 	struct hk_str addr;   /* local@domain */
 	struct hk_str group;  /* group display name when the address came from a group */
+	struct hk_str route;  /* obsolete source route "@a,@b" as written; only with ADDRESS_KEEP_ROUTE */
+	unsigned kind;        /* ADDRESS_MAILBOX, or a group marker with ADDRESS_GROUP_MARKS (address.h) */
 };
 
 struct hk_attachment {

@@ -20,6 +20,7 @@
  */
 #include "mime_param.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "charset.h"
@@ -352,4 +353,101 @@ mime_param_get(const char *v, size_t len, const char *name, struct hk_buf *out, 
 	if (errs_r)
 		*errs_r |= errs;
 	return found;
+}
+
+/* A joined continuation while mime_param_list collects: its sections by number. */
+struct param_cont {
+	struct hk_str base; /* the name without "*N[*]" */
+	size_t slot;        /* its index in the output */
+	bool encoded;       /* section 0 is "*0*" */
+	uint64_t have;
+	struct param sec[MIME_PARAM_MAX_SECTIONS];
+};
+
+static struct hk_str
+lower_dup(struct arena *a, const char *s, size_t n, const char *suffix)
+{
+	size_t sl = strlen(suffix);
+	char *d = arena_alloc(a, n + sl + 1);
+	for (size_t i = 0; i < n; i++)
+		d[i] = ascii_lower(s[i]);
+	memcpy(d + n, suffix, sl + 1);
+	return (struct hk_str){ d, n + sl };
+}
+
+size_t
+mime_param_list(const char *v, size_t len, struct arena *a, struct mime_param_kv *out, size_t max)
+{
+	struct param p;
+	struct param_cont *conts = NULL;
+	size_t nconts = 0, capconts = 0, n = 0, scanned = 0;
+	size_t i = params_start(v, len);
+	struct hk_buf tmp;
+	buf_init(&tmp);
+	while (scanned++ < MIME_PARAM_LIST_SCAN && param_next(v, len, &i, &p)) {
+		/* name*N or name*N*: a section */
+		const char *e = p.name.ptr + p.name.len;
+		const char *s = e;
+		bool sec_enc = false;
+		if (s > p.name.ptr && s[-1] == '*')
+			s--, sec_enc = true;
+		const char *d = s;
+		while (d > p.name.ptr && d[-1] >= '0' && d[-1] <= '9')
+			d--;
+		unsigned secno = 0;
+		bool section = d < s && d > p.name.ptr + 1 && d[-1] == '*' && s - d <= 3;
+		if (section) {
+			for (const char *q = d; q < s; q++)
+				secno = secno * 10 + (unsigned)(*q - '0');
+			section = secno < MIME_PARAM_MAX_SECTIONS;
+		}
+		if (section) {
+			struct hk_str base = { p.name.ptr, (size_t)(d - 1 - p.name.ptr) };
+			struct param_cont *c = NULL;
+			for (size_t k = 0; k < nconts && !c; k++)
+				if (str_ieq(conts[k].base, base))
+					c = &conts[k];
+			if (c == NULL) {
+				if (n >= max)
+					continue;
+				conts = xgrow(conts, &capconts, nconts + 1, sizeof(*conts));
+				c = &conts[nconts++];
+				c->base = base;
+				c->slot = n++;
+				c->encoded = false;
+				c->have = 0;
+				out[c->slot].name = base; /* fixed below */
+			}
+			if (!(c->have & (1ull << secno))) {
+				c->have |= 1ull << secno;
+				c->sec[secno] = p;
+				if (secno == 0)
+					c->encoded = sec_enc;
+			}
+			continue;
+		}
+		bool dup = false;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = str_ieq(out[k].name, p.name);
+		for (size_t k = 0; k < nconts && !dup; k++)
+			dup = str_ieq(conts[k].base, p.name);
+		if (dup || n >= max)
+			continue;
+		buf_reset(&tmp);
+		param_value(&p, &tmp);
+		out[n].name = lower_dup(a, p.name.ptr, p.name.len, "");
+		out[n].value = arena_str(a, tmp.data ? tmp.data : "", tmp.len);
+		n++;
+	}
+	for (size_t k = 0; k < nconts; k++) {
+		struct param_cont *c = &conts[k];
+		buf_reset(&tmp);
+		for (unsigned q = 0; q < MIME_PARAM_MAX_SECTIONS && (c->have & (1ull << q)); q++)
+			param_value(&c->sec[q], &tmp);
+		out[c->slot].name = lower_dup(a, c->base.ptr, c->base.len, c->encoded ? "*" : "");
+		out[c->slot].value = arena_str(a, tmp.data ? tmp.data : "", tmp.len);
+	}
+	free(conts);
+	buf_fini(&tmp);
+	return n;
 }
