@@ -931,5 +931,6 @@ const struct hk_store_backend maildir_backend = {
 	.sync = maildir_index_sync,
 	.append = maildir_index_append,
 	.expunge_uids = maildir_index_expunge,
+	.claim_recent = maildir_index_claim_recent,
 	.update_flags = maildir_index_update_flags,
 };

@@ -1389,6 +1389,41 @@ out:;
 }
 
 int
+maildir_index_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n)
+{
+	struct sync s;
+	sync_init(&s, st, folder);
+	int rc = -1;
+	if (sync_locked(&s) != 0)
+		goto out;
+	rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct ent *en = ent_by_uid(&s.idx, uids[i]);
+		if (en == NULL)
+			continue;
+		struct hk_store_msg *m = &s.scan.v[en->scan];
+		if (strncmp(m->filename, "new/", 4) != 0)
+			continue;
+		/* set_flags with the same flags is the rename into cur/; the
+		 * identity and flags the index keeps do not change */
+		char *nn = NULL;
+		if (st->be->set_flags(st, folder, m->filename, en->flags, en->kw, &nn) != 0) {
+			if (errno != ENOENT)
+				rc = -1;
+			continue;
+		}
+		free(m->filename);
+		m->filename = nn;
+		en->id = hk_store_identity(nn);
+	}
+out:;
+	int e = errno;
+	sync_fini(&s);
+	errno = e;
+	return rc;
+}
+
+int
 maildir_index_parse_check(const char *data, size_t len, size_t *count_r)
 {
 	struct sync s;

@@ -812,6 +812,14 @@ hk_store_expunge_uids(struct hk_store *st, const char *folder, const uint32_t *u
 }
 
 int
+hk_store_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n)
+{
+	if (n && uids == NULL)
+		return store_fail(st, EINVAL, "no UIDs");
+	WITH_FOLDER(st, folder, c, st->be->claim_recent(st, c, uids, n));
+}
+
+int
 hk_store_update_flags(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
     struct hk_store_flag_result *res)
 {

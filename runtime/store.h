@@ -452,6 +452,11 @@ struct hk_store_flag_result {
 int hk_store_update_flags(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
     struct hk_store_flag_result *res);
 
+/* IMAP \Recent (RFC 3501 2.3.2): moves the messages with these UIDs that
+ * are still in new/ to cur/, flags and MODSEQ unchanged, so the next
+ * session does not count them as recent again. Under the index lock. */
+int hk_store_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n);
+
 /* The folder's keywords: names[i] is the keyword of letter 'a' + i, NULL
  * when unassigned. Free with hk_store_keywords_free. */
 struct hk_store_keywords {

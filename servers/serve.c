@@ -28,6 +28,7 @@
 #include "core/tls.h"
 #include "core/worker.h"
 #include "dns/dns.h"
+#include "imap/imapd_server.h"
 #include "pop3/pop3_server.h"
 #include "queue/queue.h"
 #include "smtp/smtp_mailsys.h"
@@ -37,6 +38,7 @@ struct listener {
 	struct evconnlistener *l;
 	struct smtp_server *srv;
 	struct pop3_server *pop3;
+	struct imapd_server *imap;
 	enum listener_kind kind;
 };
 
@@ -48,6 +50,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	evutil_make_socket_nonblocking(fd);
 	if (ls->kind == LISTEN_POP3 || ls->kind == LISTEN_POP3S)
 		pop3_session_start(ls->pop3, fd, sa, ls->kind);
+	else if (ls->kind == LISTEN_IMAP || ls->kind == LISTEN_IMAPS)
+		imapd_session_start(ls->imap, fd, sa, ls->kind);
 	else
 		smtp_session_start(ls->srv, fd, sa, (socklen_t)salen, ls->kind);
 }
@@ -61,6 +65,8 @@ listener_desc(enum listener_kind k)
 	case LISTEN_SMTPS: return "  (SMTPS, implicit TLS + AUTH)";
 	case LISTEN_POP3: return "  (POP3, STLS)";
 	case LISTEN_POP3S: return "  (POP3S, implicit TLS)";
+	case LISTEN_IMAP: return "  (IMAP4rev1, STARTTLS)";
+	case LISTEN_IMAPS: return "  (IMAPS, implicit TLS)";
 	default: return "";
 	}
 }
@@ -95,7 +101,7 @@ mkdirs(const char *path, mode_t mode)
 /* Binds one listener; prints what it is. -1 with errno. */
 static int
 listener_bind(struct event_base *base, struct listener *ls, struct smtp_server *srv, struct pop3_server *pop3,
-    const struct listener_cfg *lc)
+    struct imapd_server *imap, const struct listener_cfg *lc)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
@@ -115,6 +121,7 @@ listener_bind(struct event_base *base, struct listener *ls, struct smtp_server *
 	}
 	ls->srv = srv;
 	ls->pop3 = pop3;
+	ls->imap = imap;
 	ls->kind = lc->kind;
 	ls->l = evconnlistener_new_bind(base, on_accept, ls, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
 	    (struct sockaddr *)&ss, (int)sl);
@@ -227,6 +234,7 @@ cmd_serve(int argc, char **argv)
 	struct smtp_server srv;
 	memset(&srv, 0, sizeof(srv));
 	struct pop3_server pop3 = { .cfg = &cfg };
+	struct imapd_server imap = { .cfg = &cfg };
 	/* as root, these are root's (0700); prepare_state gives the state
 	 * directory and spool to the user below and leaves tls/ to root */
 	if (mkdirs(spool, 0700) < 0 || mkdirs(tlsdir, 0700) < 0) {
@@ -252,11 +260,7 @@ cmd_serve(int argc, char **argv)
 	printf("Hikyaku serving as %s, state in %s\n", cfg.hostname, cfg.state_dir);
 	for (unsigned i = 0; i < cfg.nlisteners; i++) {
 		const struct listener_cfg *lc = &cfg.listeners[i];
-		if (lc->kind == LISTEN_IMAP || lc->kind == LISTEN_IMAPS) {
-			printf("  %-10s %s:%d  (not served yet)\n", listener_kind_name(lc->kind), lc->addr, lc->port);
-			continue;
-		}
-		if (listener_bind(base, &ls[nls], &srv, &pop3, lc) < 0) {
+		if (listener_bind(base, &ls[nls], &srv, &pop3, &imap, lc) < 0) {
 			fprintf(stderr, "hikyaku: cannot listen on %s:%d (%s): %s\n", lc->addr, lc->port, listener_kind_name(lc->kind),
 			    strerror(errno));
 			goto out_listeners;
@@ -298,6 +302,12 @@ cmd_serve(int argc, char **argv)
 	/* retention on stored mail: at POP3 login and in the periodic sweep */
 	retention = retention_sweep_new(base, &cfg, srv.workers, srv.auth);
 	pop3.retention = retention_sweep_ctx(retention);
+	imap.base = base;
+	imap.tls = srv.tls;
+	imap.workers = srv.workers;
+	imap.auth = srv.auth;
+	imap.retention = pop3.retention;
+	imapd_server_init(&imap);
 	queue = queue_new(base, &cfg, srv.workers, dns, &err); /* outbound delivery */
 	if (queue == NULL)
 		fprintf(stderr, "hikyaku: queue: %s (nothing will be sent)\n", err.data);
@@ -316,10 +326,12 @@ out_listeners:
 		evconnlistener_free(ls[i].l);
 	smtp_server_close_all(&srv);
 	pop3_server_close_all(&pop3);
+	imapd_server_close_all(&imap);
 	retention_sweep_stop(retention);
 	worker_pool_free(&srv.workers);
 	retention_sweep_free(&retention);
 	auth_service_free(&srv.auth);
+	imapd_server_fini(&imap);
 	queue_free(&queue);
 	mailsys_free(&mail);
 	if (dns) {

@@ -52,6 +52,8 @@ config_defaults(struct hk_config *c)
 	add_listener(c, LISTEN_SMTPS, "127.0.0.1", 2465);
 	add_listener(c, LISTEN_POP3, "127.0.0.1", 2110);
 	add_listener(c, LISTEN_POP3S, "127.0.0.1", 2995);
+	add_listener(c, LISTEN_IMAP, "127.0.0.1", 2143);
+	add_listener(c, LISTEN_IMAPS, "127.0.0.1", 2993);
 	c->max_message_size = 50u << 20;
 	c->max_recipients = 100;
 	c->max_errors = 10;

@@ -11,6 +11,8 @@
  *   listen     smtps 0.0.0.0:465
  *   listen     pop3 0.0.0.0:110    (STLS)
  *   listen     pop3s 0.0.0.0:995   (implicit TLS)
+ *   listen     imap 0.0.0.0:143    (STARTTLS)
+ *   listen     imaps 0.0.0.0:993   (implicit TLS)
  *   tls_cert   /etc/hikyaku/tls/default.crt
  *   tls_key    /etc/hikyaku/tls/default.key
  *   relay_network 192.0.2.0/24        (none by default, not even loopback)

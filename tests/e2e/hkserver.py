@@ -28,7 +28,7 @@ class Server:
     def __init__(self, extra_config="", state=None):
         self.dir = tempfile.mkdtemp(prefix="hk-e2e-")
         self.state = state or os.path.join(self.dir, "var")
-        self.ports = {k: free_port() for k in ("mx", "submission", "smtps", "pop3", "pop3s")}
+        self.ports = {k: free_port() for k in ("mx", "submission", "smtps", "pop3", "pop3s", "imap", "imaps")}
         self.conf = os.path.join(self.dir, "hikyaku.conf")
         with open(self.conf, "w") as f:
             f.write("hostname mail.e2e.test\n")

@@ -1,0 +1,299 @@
+/*
+ * imapd_search.c - SEARCH and UID SEARCH (worker side): every key of RFC
+ * 3501 6.4.4 and CONDSTORE's MODSEQ, evaluated per message with what it
+ * needs and no more: flags, sizes, UIDs and MODSEQs come from the UID index;
+ * INTERNALDATE keys stat the file; SENT* and the header keys read the
+ * header; BODY and TEXT decode the message (charsets included, so UTF-8
+ * search strings find Japanese text in ISO-2022-JP, Shift_JIS or EUC-JP
+ * mail: servers/imap/imap_search_text.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "imap/imap_msg.h"
+#include "imap/imap_search_text.h"
+#include "imapd_int.h"
+
+#define SEARCH_READ_MAX (128 * 1024) /* read() below, mmap() above */
+
+struct ctx {
+	struct imapd_session *s;
+	size_t i;                        /* index in the view */
+	const struct hk_store_uid_msg *m;
+	uint32_t max_uid;
+	/* loaded on demand */
+	bool stat_done, stat_ok;
+	struct stat sb;
+	bool loaded, load_ok;
+	char *buf, *map;
+	size_t len;
+	struct imap_msg msg;
+	bool gone;
+};
+
+static bool
+do_stat(struct ctx *c)
+{
+	if (!c->stat_done) {
+		c->stat_done = true;
+		int fd = imapd_open_message(c->s, c->i);
+		c->stat_ok = fd >= 0 && fstat(fd, &c->sb) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (!c->stat_ok)
+			c->gone = true;
+	}
+	return c->stat_ok;
+}
+
+static struct imap_msg *
+content(struct ctx *c)
+{
+	if (c->loaded)
+		return c->load_ok ? &c->msg : NULL;
+	c->loaded = true;
+	int fd = imapd_open_message(c->s, c->i);
+	if (fd < 0) {
+		c->gone = true;
+		return NULL;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return NULL;
+	}
+	size_t size = (size_t)sb.st_size;
+	if (size <= SEARCH_READ_MAX) {
+		c->buf = xmalloc(size + 1);
+		size_t got = 0;
+		while (got < size) {
+			ssize_t r = pread(fd, c->buf + got, size - got, (off_t)got);
+			if (r <= 0) {
+				if (r < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			got += (size_t)r;
+		}
+		c->len = got;
+	} else {
+		c->map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (c->map == MAP_FAILED) {
+			c->map = NULL;
+			close(fd);
+			return NULL;
+		}
+		c->len = size;
+	}
+	close(fd);
+	imap_msg_init(&c->msg, c->map ? c->map : c->buf, c->len);
+	c->load_ok = true;
+	return &c->msg;
+}
+
+static void
+ctx_reset(struct ctx *c)
+{
+	if (c->load_ok)
+		imap_msg_fini(&c->msg);
+	free(c->buf);
+	if (c->map)
+		munmap(c->map, c->len);
+	c->buf = c->map = NULL;
+	c->len = 0;
+	c->loaded = c->load_ok = c->stat_done = c->stat_ok = false;
+}
+
+/* INTERNALDATE's calendar day (UTC) against a SEARCH date: -1, 0, 1. */
+static int
+cmp_day(time_t t, const struct imap_day *d)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	long a = (long)(tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+	long b = (long)d->year * 10000 + d->mon * 100 + d->day;
+	return (a > b) - (a < b);
+}
+
+static bool
+has_keyword(const struct ctx *c, const char *kw)
+{
+	if (strcasecmp(kw, "$Forwarded") == 0)
+		return c->m->flags & HK_STORE_PASSED;
+	for (unsigned k = 0; k < HK_STORE_KEYWORDS_MAX; k++)
+		if (c->s->kwn.names[k] && strcasecmp(c->s->kwn.names[k], kw) == 0)
+			return c->m->kw & (1u << k);
+	return false;
+}
+
+static bool eval_list(struct ctx *c, const struct imap_search_key *k);
+
+static bool
+header_has(struct ctx *c, const char *name, const struct hk_str *needle)
+{
+	struct imap_msg *m = content(c);
+	return m && imap_search_header(m, name, strlen(name), needle->ptr, needle->len);
+}
+
+static bool
+eval(struct ctx *c, const struct imap_search_key *k)
+{
+	const struct hk_store_uid_msg *m = c->m;
+	uint32_t f = m->flags;
+	bool recent = imapd_is_recent(c->s, m->uid);
+	switch (k->op) {
+	case IMAP_SEARCH_SEQSET:
+		return imap_seqset_contains(&k->set, (uint32_t)(c->i + 1), (uint32_t)c->s->view.n);
+	case IMAP_SEARCH_AND:
+		return eval_list(c, k->child);
+	case IMAP_SEARCH_ALL:
+		return true;
+	case IMAP_SEARCH_ANSWERED:
+		return f & HK_STORE_ANSWERED;
+	case IMAP_SEARCH_UNANSWERED:
+		return !(f & HK_STORE_ANSWERED);
+	case IMAP_SEARCH_DELETED:
+		return f & HK_STORE_DELETED;
+	case IMAP_SEARCH_UNDELETED:
+		return !(f & HK_STORE_DELETED);
+	case IMAP_SEARCH_DRAFT:
+		return f & HK_STORE_DRAFT;
+	case IMAP_SEARCH_UNDRAFT:
+		return !(f & HK_STORE_DRAFT);
+	case IMAP_SEARCH_FLAGGED:
+		return f & HK_STORE_FLAGGED;
+	case IMAP_SEARCH_UNFLAGGED:
+		return !(f & HK_STORE_FLAGGED);
+	case IMAP_SEARCH_SEEN:
+		return f & HK_STORE_SEEN;
+	case IMAP_SEARCH_UNSEEN:
+		return !(f & HK_STORE_SEEN);
+	case IMAP_SEARCH_RECENT:
+		return recent;
+	case IMAP_SEARCH_NEW:
+		return recent && !(f & HK_STORE_SEEN);
+	case IMAP_SEARCH_OLD:
+		return !recent;
+	case IMAP_SEARCH_KEYWORD:
+		return has_keyword(c, k->str.ptr);
+	case IMAP_SEARCH_UNKEYWORD:
+		return !has_keyword(c, k->str.ptr);
+	case IMAP_SEARCH_LARGER:
+		return m->vsize > k->num;
+	case IMAP_SEARCH_SMALLER:
+		return m->vsize < k->num;
+	case IMAP_SEARCH_UID:
+		return imap_seqset_contains(&k->set, m->uid, c->max_uid);
+	case IMAP_SEARCH_MODSEQ:
+		return m->modseq >= k->num;
+	case IMAP_SEARCH_NOT:
+		return !eval(c, k->child);
+	case IMAP_SEARCH_OR:
+		return eval(c, k->child) || eval(c, k->child2);
+	case IMAP_SEARCH_BEFORE:
+		return do_stat(c) && cmp_day(c->sb.st_mtime, &k->date) < 0;
+	case IMAP_SEARCH_ON:
+		return do_stat(c) && cmp_day(c->sb.st_mtime, &k->date) == 0;
+	case IMAP_SEARCH_SINCE:
+		return do_stat(c) && cmp_day(c->sb.st_mtime, &k->date) >= 0;
+	case IMAP_SEARCH_SENTBEFORE:
+	case IMAP_SEARCH_SENTON:
+	case IMAP_SEARCH_SENTSINCE: {
+		struct imap_msg *msg = content(c);
+		enum imap_sent_op op = k->op == IMAP_SEARCH_SENTBEFORE ? IMAP_SENT_BEFORE : k->op == IMAP_SEARCH_SENTON ? IMAP_SENT_ON
+		    : IMAP_SENT_SINCE;
+		return msg && imap_search_sent(msg, op, k->date.year, k->date.mon, k->date.day);
+	}
+	case IMAP_SEARCH_FROM:
+		return header_has(c, "From", &k->str);
+	case IMAP_SEARCH_TO:
+		return header_has(c, "To", &k->str);
+	case IMAP_SEARCH_CC:
+		return header_has(c, "Cc", &k->str);
+	case IMAP_SEARCH_BCC:
+		return header_has(c, "Bcc", &k->str);
+	case IMAP_SEARCH_SUBJECT:
+		return header_has(c, "Subject", &k->str);
+	case IMAP_SEARCH_HEADER:
+		return header_has(c, k->header, &k->str);
+	case IMAP_SEARCH_BODY: {
+		struct imap_msg *msg = content(c);
+		return msg && imap_search_body(msg, k->str.ptr, k->str.len);
+	}
+	case IMAP_SEARCH_TEXT: {
+		struct imap_msg *msg = content(c);
+		return msg && imap_search_text(msg, k->str.ptr, k->str.len);
+	}
+	default:
+		return false;
+	}
+}
+
+static bool
+eval_list(struct ctx *c, const struct imap_search_key *k)
+{
+	for (; k; k = k->next)
+		if (!eval(c, k))
+			return false;
+	return true;
+}
+
+static bool
+uses_modseq(const struct imap_search_key *k)
+{
+	for (; k; k = k->next)
+		if (k->op == IMAP_SEARCH_MODSEQ || uses_modseq(k->child) || uses_modseq(k->child2))
+			return true;
+	return false;
+}
+
+void
+imapd_cmd_search(struct imapd_job *j)
+{
+	struct imapd_session *s = j->s;
+	const struct imap_search *q = &j->cmd.search;
+	if (q->bad_charset) {
+		imapd_tagged(j, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return;
+	}
+	bool uid = j->cmd.uid;
+	if (uid) /* UID SEARCH may bring the client up to date first */
+		imapd_mailbox_sync(j, true);
+	bool modseq = uses_modseq(q->keys);
+	if (modseq)
+		s->condstore = true;
+	struct ctx c;
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.max_uid = s->view.n ? s->view.v[s->view.n - 1].uid : 0;
+	buf_adds(&j->out, "* SEARCH");
+	uint64_t top = 0;
+	bool gone = false;
+	for (size_t i = 0; i < s->view.n; i++) {
+		c.i = i;
+		c.m = &s->view.v[i];
+		bool hit = eval_list(&c, q->keys);
+		gone |= c.gone;
+		c.gone = false;
+		ctx_reset(&c);
+		if (!hit)
+			continue;
+		buf_printf(&j->out, " %u", uid ? c.m->uid : (uint32_t)(i + 1));
+		if (c.m->modseq > top)
+			top = c.m->modseq;
+	}
+	if (modseq && top)
+		buf_printf(&j->out, " (MODSEQ %llu)", (unsigned long long)top);
+	buf_adds(&j->out, "\r\n");
+	(void)gone; /* a vanished file simply does not match (RFC 2180 4.1.3) */
+	imapd_tagged(j, "OK", "%sSEARCH completed", uid ? "UID " : "");
+}
