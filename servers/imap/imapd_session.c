@@ -236,7 +236,6 @@ job_done(void *arg)
 		conn_set_timeout(s->conn, IMAPD_TIMEOUT_AUTH);
 		struct imap_reader_limits lim = { IMAPD_LITERAL_MAX, s->max_message_size, 1u << 20 };
 		imap_reader_set_limits(s->reader, &lim);
-		j->authenticated = false;
 	}
 	if (j->unselected) {
 		imapd_notify_unwatch(s->srv->notify, s);
@@ -331,6 +330,7 @@ login_setup(struct imapd_job *j, struct hk_accounts *a)
 
 struct login_state {
 	char *user, *pass;
+	size_t passlen;          /* SASL data may hold NULs (PLAIN) */
 	enum sasl_status sst;
 	struct hk_buf challenge;
 	bool ok, tempfail;
@@ -342,7 +342,7 @@ login_state_free(void *p)
 {
 	struct login_state *ls = p;
 	if (ls->pass) {
-		explicit_bzero(ls->pass, strlen(ls->pass));
+		explicit_bzero(ls->pass, ls->passlen);
 		free(ls->pass);
 	}
 	free(ls->user);
@@ -406,8 +406,7 @@ sasl_work(struct imapd_job *j)
 		return;
 	}
 	buf_reset(&ls->challenge);
-	ls->sst = sasl_server_step(s->sasl, a, ls->pass ? ls->pass : "", ls->pass ? strlen(ls->pass) : 0, ls->user != NULL,
-	    &ls->challenge);
+	ls->sst = sasl_server_step(s->sasl, a, ls->pass ? ls->pass : "", ls->passlen, ls->user != NULL, &ls->challenge);
 	if (ls->sst == SASL_OK) {
 		ls->ok = true;
 		snprintf(s->address, sizeof(s->address), "%s", sasl_server_user(s->sasl));
@@ -518,6 +517,7 @@ do_login(struct imapd_session *s, struct imapd_job *j)
 	buf_init(&ls->challenge);
 	ls->user = xstrdup(j->cmd.auth.user);
 	ls->pass = xstrdup(j->cmd.auth.password);
+	ls->passlen = strlen(ls->pass);
 	j->state = ls;
 	j->state_free = login_state_free;
 	j->done = login_done;
@@ -537,6 +537,7 @@ sasl_step(struct imapd_session *s, const char *tag, const char *data, size_t len
 		ls->pass = xmalloc(len + 1);
 		memcpy(ls->pass, data, len);
 		ls->pass[len] = '\0';
+		ls->passlen = len;
 	}
 	j->state = ls;
 	j->state_free = login_state_free;
