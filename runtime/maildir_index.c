@@ -951,7 +951,8 @@ rebuild_name_uids(struct sync *s, struct newmsg *nv, size_t nn, uint64_t modseq)
 	for (size_t k = 0; k < nn; k++)
 		if (nv[k].name_uid)
 			ord[n++] = &nv[k];
-	qsort(ord, n, sizeof *ord, cmp_name_uid);
+	if (n > 1)
+		qsort(ord, n, sizeof *ord, cmp_name_uid);
 	for (size_t k = 0; k < n; k++) {
 		if (k > 0 && ord[k]->name_uid == ord[k - 1]->name_uid)
 			continue;
@@ -1049,7 +1050,8 @@ apply(struct sync *s)
 		return rc;
 	if (s->rebuilt && x->highestmodseq < rebuild_modseq)
 		x->highestmodseq = rebuild_modseq;
-	qsort(x->v, x->n, sizeof *x->v, cmp_ent_uid);
+	if (x->n > 1)
+		qsort(x->v, x->n, sizeof *x->v, cmp_ent_uid);
 	hash_clear(s);
 	for (size_t e = 0; e < x->n; e++) {
 		(void)hash_add(s, e);
