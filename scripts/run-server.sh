@@ -1,7 +1,7 @@
 #!/bin/sh
 # `make run`: starts `hikyaku serve` on the embedded default configuration
-# (SMTP 2525, submission 2587, SMTPS 2465, POP3 2110, POP3S 2995 on
-# 127.0.0.1; state in ./var; a
+# (SMTP 2525, submission 2587, SMTPS 2465, POP3 2110, POP3S 2995, IMAP 2143,
+# IMAPS 2993 on 127.0.0.1; state in ./var; a
 # self-signed certificate generated on first start). On the first run it
 # creates a demo domain with two users and prints how to try it.
 set -eu
@@ -30,6 +30,7 @@ echo "  swaks --server 127.0.0.1:2587 -tls --auth PLAIN --auth-user taro@demo.te
 echo "        --auth-password \"\$(cat $STATE/demo-password)\" --from taro@demo.test --to hanako@demo.test"
 echo "  ls $STATE/domains/demo.test/users/*/Maildir/new/"
 echo "  curl -k pop3s://127.0.0.1:2995/1 -u \"taro@demo.test:\$(cat $STATE/demo-password)\""
+echo "  curl -k \"imaps://127.0.0.1:2993/INBOX;UID=1\" -u \"taro@demo.test:\$(cat $STATE/demo-password)\""
 echo "The rule-language demo (checks and dry-runs every example): scripts/run-demo.sh"
 echo
 # The demo listens on unprivileged ports and keeps its state in ./var, so
