@@ -237,12 +237,13 @@ section_of(const struct imap_fetch_section *fs, struct imap_section *sec)
 /* Writes "label {n}\r\n" and the bytes; or, for a big clean range that is
  * the last item, starts streaming it (returns true). */
 static bool
-write_section(struct imapd_job *j, struct fetch_state *st, struct content *c, const char *label,
+write_section(struct imapd_job *j, struct fetch_state *st, struct content *c, bool *first, const char *label,
     const struct imap_section *sec, bool partial, size_t origin, size_t count, bool last)
 {
 	struct imap_section_data d;
 	enum imap_section_status ss = imap_section_resolve(&c->msg, sec, &d);
-	buf_printf(&j->out, " %s", label);
+	buf_printf(&j->out, "%s%s", *first ? "" : " ", label);
+	*first = false;
 	if (partial)
 		buf_printf(&j->out, "<%zu>", origin);
 	if (ss != IMAP_SECTION_OK) {
@@ -354,49 +355,35 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 		imap_bodystructure_write(&c.msg, false, o);
 		sp = " ";
 	}
-	/* the literals last; the very last may stream. The leading space of
-	 * each is written by write_section, so drop it for a first item. */
-	bool any = *sp != '\0';
+	/* the literals last; the very last may stream */
+	bool first = *sp == '\0';
 	struct imap_section sec;
 	bool streaming = false;
 	unsigned nlit = (f->items & IMAP_FETCH_RFC822_HEADER ? 1 : 0) + (f->items & IMAP_FETCH_RFC822_TEXT ? 1 : 0) +
 	    (f->items & IMAP_FETCH_RFC822 ? 1 : 0) + f->nsections;
 	unsigned lit = 0;
-	size_t mark = o->len;
-#define FIX_FIRST() \
-	do { \
-		if (!any && o->data[mark] == ' ') \
-			memmove(o->data + mark, o->data + mark + 1, o->len - mark), o->len--; \
-		any = true; \
-		mark = o->len; \
-	} while (0)
 	if (f->items & IMAP_FETCH_RFC822_HEADER) {
 		memset(&sec, 0, sizeof(sec));
 		sec.kind = IMAP_SECTION_HEADER;
-		write_section(j, st, &c, "RFC822.HEADER", &sec, false, 0, 0, false);
-		FIX_FIRST();
-		lit++;
+		streaming = write_section(j, st, &c, &first, "RFC822.HEADER", &sec, false, 0, 0, ++lit == nlit);
 	}
-	if (f->items & IMAP_FETCH_RFC822_TEXT) {
+	if ((f->items & IMAP_FETCH_RFC822_TEXT) && !streaming) {
 		memset(&sec, 0, sizeof(sec));
 		sec.kind = IMAP_SECTION_TEXT;
-		streaming = write_section(j, st, &c, "RFC822.TEXT", &sec, false, 0, 0, ++lit == nlit);
-		FIX_FIRST();
+		streaming = write_section(j, st, &c, &first, "RFC822.TEXT", &sec, false, 0, 0, ++lit == nlit);
 	}
 	if ((f->items & IMAP_FETCH_RFC822) && !streaming) {
 		memset(&sec, 0, sizeof(sec));
-		streaming = write_section(j, st, &c, "RFC822", &sec, false, 0, 0, ++lit == nlit);
-		FIX_FIRST();
+		streaming = write_section(j, st, &c, &first, "RFC822", &sec, false, 0, 0, ++lit == nlit);
 	}
 	for (unsigned i = 0; i < f->nsections && !streaming; i++) {
 		const struct imap_fetch_section *fs = &f->sections[i];
 		section_of(fs, &sec);
 		char *label = xasprintf("BODY[%s]", fs->text ? fs->text : "");
-		streaming = write_section(j, st, &c, label, &sec, fs->partial, fs->offset, fs->partial ? fs->count : 0, ++lit == nlit);
+		streaming = write_section(j, st, &c, &first, label, &sec, fs->partial, fs->offset, fs->partial ? fs->count : 0,
+		    ++lit == nlit);
 		free(label);
-		FIX_FIRST();
 	}
-#undef FIX_FIRST
 	unload(&c, st, streaming);
 	if (streaming)
 		return false;

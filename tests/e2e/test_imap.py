@@ -334,6 +334,21 @@ with srv:
     r.check("the other session got the EXPUNGEs at NOOP", len(m2.untagged_responses.get("EXPUNGE", [])) >= 1 or
             m2.untagged_responses.get("EXISTS"), m2.untagged_responses)
 
+    # --- big responses: streamed literal, chunked FETCH ----------------------------------------------------
+    big = "".join("%06d %s\r\n" % (i, "y" * 90) for i in range(30000))  # ~2.9 MB
+    send("taro@example.jp", msg("big", big))
+    typ, d = m.select("INBOX")
+    n = int(d[0])
+    typ, d = m.fetch(str(n), "(RFC822.SIZE BODY.PEEK[])")
+    size = int(re.search(rb"RFC822\.SIZE (\d+)", d[0][0]).group(1))
+    r.check("FETCH BODY[] of a 2.9 MB message: whole and exact", len(d[0][1]) == size and d[0][1].endswith(b"029999 " + b"y" * 90 + b"\r\n"),
+            (size, len(d[0][1])))
+    typ, d = m.fetch("1:*", "(BODY.PEEK[])")
+    bodies = [x[1] for x in d if isinstance(x, tuple)]
+    r.check("FETCH 1:* BODY.PEEK[] (several chunks): every message", len(bodies) == n and any(len(b) > 2_000_000 for b in bodies), len(bodies))
+    m.store(str(n), "+FLAGS", "(\\Deleted)")
+    m.expunge()
+
     # --- IDLE woken by a delivery --------------------------------------------------------------------------
     m.select("INBOX")
     m.send(b"i1 IDLE\r\n")
