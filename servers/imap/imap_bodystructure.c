@@ -12,7 +12,7 @@
  * bounds (limits.max_depth); IMAP_BS_MAX_PARAMS, IMAP_BS_MAX_LANGS.
  *
  * SECURITY: every string comes from hostile headers and is written
- * through imap_quote.
+ * through imap_write_string.
  */
 #include "imap_bodystructure.h"
 
@@ -21,7 +21,7 @@
 #include "arena.h"
 #include "imap_envelope.h"
 #include "imap_hdr.h"
-#include "imap_quote.h"
+#include "imap_write.h"
 #include "mime_param.h"
 #include "mime_parser.h"
 
@@ -70,7 +70,7 @@ write_lower(struct bs *b, struct hk_str s)
 	buf_reset(&b->tmp);
 	for (size_t i = 0; i < s.len; i++)
 		buf_addc(&b->tmp, ascii_lower(s.ptr[i]));
-	imap_quote_string(b->out, b->tmp.data ? b->tmp.data : "", b->tmp.len);
+	imap_write_string(b->out, b->tmp.data ? b->tmp.data : "", b->tmp.len);
 }
 
 /* A parameter list of the value v, or NIL; default_charset adds
@@ -91,9 +91,9 @@ write_params(struct bs *b, struct hk_str v, bool default_charset)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			buf_addc(b->out, ' ');
-		imap_quote_string(b->out, kv[i].name.ptr, kv[i].name.len);
+		imap_write_string(b->out, kv[i].name.ptr, kv[i].name.len);
 		buf_addc(b->out, ' ');
-		imap_quote_string(b->out, kv[i].value.ptr, kv[i].value.len);
+		imap_write_string(b->out, kv[i].value.ptr, kv[i].value.len);
 	}
 	if (default_charset && !charset)
 		buf_adds(b->out, n ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
@@ -105,7 +105,7 @@ write_nfield(struct bs *b, const struct mime_part *p, const char *name)
 {
 	struct hk_str v;
 	if (part_header(b, p, name, &v))
-		imap_quote_string(b->out, v.ptr, v.len);
+		imap_write_string(b->out, v.ptr, v.len);
 	else
 		buf_add(b->out, "NIL", 3);
 }
@@ -140,7 +140,7 @@ write_ext_common(struct bs *b, const struct mime_part *p)
 				i++;
 			if (i > s) {
 				buf_addc(b->out, nl ? ' ' : '(');
-				imap_quote_string(b->out, lang.ptr + s, i - s);
+				imap_write_string(b->out, lang.ptr + s, i - s);
 				nl++;
 			}
 		}

@@ -4,7 +4,7 @@
  * Pipeline: imap_hdr iterates the top-level header block of the raw
  * message; the ten fields are picked by name; address fields go through
  * runtime/address.c with ADDRESS_RAW_NAMES | ADDRESS_GROUP_MARKS |
- * ADDRESS_KEEP_ROUTE (names as written, groups as markers); imap_quote
+ * ADDRESS_KEEP_ROUTE (names as written, groups as markers); imap_write_string
  * writes every string.
  *
  * Ownership: a scratch arena per call holds the parsed addresses.
@@ -13,7 +13,7 @@
  * header scan stops at the empty line.
  *
  * SECURITY: the header is hostile; strings reach the response only
- * through imap_quote, which picks a literal for anything that cannot be
+ * through imap_write_string, which picks a literal for anything that cannot be
  * quoted.
  */
 #include "imap_envelope.h"
@@ -24,7 +24,7 @@
 #include "address.h"
 #include "arena.h"
 #include "imap_hdr.h"
-#include "imap_quote.h"
+#include "imap_write.h"
 
 enum env_field { EF_DATE, EF_SUBJECT, EF_FROM, EF_SENDER, EF_REPLY_TO, EF_TO, EF_CC, EF_BCC, EF_IN_REPLY_TO,
 		 EF_MESSAGE_ID, EF__COUNT };
@@ -61,13 +61,13 @@ write_nstring_field(struct hk_buf *out, const struct hk_str *v)
 		return;
 	}
 	if (memchr(v->ptr, '\n', v->len) == NULL && memchr(v->ptr, '\r', v->len) == NULL) {
-		imap_quote_string(out, v->ptr, v->len);
+		imap_write_string(out, v->ptr, v->len);
 		return;
 	}
 	struct hk_buf u;
 	buf_init(&u);
 	imap_hdr_unfold(*v, &u);
-	imap_quote_string(out, u.data ? u.data : "", u.len);
+	imap_write_string(out, u.data ? u.data : "", u.len);
 	buf_fini(&u);
 }
 
@@ -90,7 +90,7 @@ write_addresses(struct hk_buf *out, const struct hk_str *v, struct arena *a)
 		switch (ad->kind) {
 		case ADDRESS_GROUP_START:
 			buf_add(out, "(NIL NIL ", 9);
-			imap_quote_string(out, ad->name.ptr, ad->name.len);
+			imap_write_string(out, ad->name.ptr, ad->name.len);
 			buf_add(out, " NIL)", 5);
 			break;
 		case ADDRESS_GROUP_END:
@@ -98,17 +98,17 @@ write_addresses(struct hk_buf *out, const struct hk_str *v, struct arena *a)
 			break;
 		default:
 			buf_addc(out, '(');
-			imap_quote_nstr(out, ad->name);
+			imap_write_nstr(out, ad->name);
 			buf_addc(out, ' ');
-			imap_quote_nstr(out, ad->route);
+			imap_write_nstr(out, ad->route);
 			buf_addc(out, ' ');
 			if (ad->local.len)
-				imap_quote_string(out, ad->local.ptr, ad->local.len);
+				imap_write_string(out, ad->local.ptr, ad->local.len);
 			else
 				buf_adds(out, "\"" IMAP_ENV_MISSING_MAILBOX "\"");
 			buf_addc(out, ' ');
 			if (ad->domain.len)
-				imap_quote_string(out, ad->domain.ptr, ad->domain.len);
+				imap_write_string(out, ad->domain.ptr, ad->domain.len);
 			else
 				buf_adds(out, "\"" IMAP_ENV_MISSING_DOMAIN "\"");
 			buf_addc(out, ')');

@@ -32,7 +32,14 @@ imap_write_string(struct hk_buf *out, const char *s, size_t n)
 {
 	if (!quotable(s, n)) {
 		buf_printf(out, "{%zu}\r\n", n);
-		buf_add(out, s, n);
+		if (memchr(s, '\0', n) == NULL) {
+			buf_add(out, s, n);
+			return;
+		}
+		/* a literal cannot carry NUL either (RFC 3501 4.3): 0x80, as Dovecot */
+		buf_reserve(out, n);
+		for (size_t i = 0; i < n; i++)
+			buf_addc(out, s[i] == '\0' ? (char)0x80 : s[i]);
 		return;
 	}
 	buf_addc(out, '"');
@@ -51,6 +58,12 @@ imap_write_nstring(struct hk_buf *out, const char *s, size_t n)
 		buf_add(out, "NIL", 3);
 	else
 		imap_write_string(out, s, n);
+}
+
+void
+imap_write_nstr(struct hk_buf *out, struct hk_str s)
+{
+	imap_write_nstring(out, s.len ? s.ptr : NULL, s.len);
 }
 
 /* ASTRING-CHAR = ATOM-CHAR / "]" */

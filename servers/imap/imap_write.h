@@ -18,10 +18,13 @@
 #define IMAP_QUOTED_MAX 1024 /* longer strings are sent as literals */
 
 /* string: quoted when every byte is 7-bit, not CR/LF/NUL and the length
- * fits IMAP_QUOTED_MAX; a literal otherwise ("{n}\r\n" + bytes). */
+ * fits IMAP_QUOTED_MAX; a literal otherwise ("{n}\r\n" + bytes, a NUL
+ * sent as 0x80). Safe for hostile text (header values of messages). */
 void imap_write_string(struct hk_buf *out, const char *s, size_t n);
 /* nstring: NIL for s == NULL. */
 void imap_write_nstring(struct hk_buf *out, const char *s, size_t n);
+/* nstring from an hk_str: NIL when it is empty. */
+void imap_write_nstr(struct hk_buf *out, struct hk_str s);
 /* astring: a bare atom when it is one (and not "NIL"), else a string. */
 void imap_write_astring(struct hk_buf *out, const char *s, size_t n);
 /* A UTF-8 mailbox name, modified UTF-7 encoded, as an astring. */

@@ -16,7 +16,6 @@
  * carry FLAGS.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +30,6 @@
 #include "imap/imap_section.h"
 #include "imap/imap_write.h"
 #include "imapd_int.h"
-
-#define FETCH_READ_MAX (128 * 1024) /* read() below, mmap() above */
 
 struct fetch_state {
 	uint32_t *uids;   /* the messages, ascending */
@@ -149,71 +146,6 @@ prepare(struct imapd_job *j, struct fetch_state *st)
 
 /* --- one message ---------------------------------------------------------------- */
 
-struct content {
-	char *buf;       /* read() */
-	char *map;       /* mmap() */
-	size_t len;
-	struct imap_msg msg;
-	bool have;
-};
-
-static int
-load(struct imapd_session *s, size_t i, struct content *c, struct stat *sb)
-{
-	int fd = imapd_open_message(s, i);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, sb) < 0) {
-		close(fd);
-		return -1;
-	}
-	size_t size = (size_t)sb->st_size;
-	c->len = size;
-	if (size == 0) {
-		c->buf = xstrdup("");
-	} else if (size <= FETCH_READ_MAX) {
-		c->buf = xmalloc(size + 1);
-		size_t got = 0;
-		while (got < size) {
-			ssize_t r = pread(fd, c->buf + got, size - got, (off_t)got);
-			if (r <= 0) {
-				if (r < 0 && errno == EINTR)
-					continue;
-				break;
-			}
-			got += (size_t)r;
-		}
-		c->len = got;
-	} else {
-		c->map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (c->map == MAP_FAILED) {
-			c->map = NULL;
-			close(fd);
-			return -1;
-		}
-	}
-	close(fd);
-	imap_msg_init(&c->msg, c->map ? c->map : c->buf, c->len);
-	c->have = true;
-	return 0;
-}
-
-static void
-unload(struct content *c, struct fetch_state *st, bool keep_map)
-{
-	if (!c->have)
-		return;
-	imap_msg_fini(&c->msg);
-	free(c->buf);
-	if (c->map && !keep_map)
-		munmap(c->map, c->len);
-	else if (c->map) {
-		st->map = c->map;
-		st->map_len = c->len;
-	}
-	memset(c, 0, sizeof(*c));
-}
-
 static void
 section_of(const struct imap_fetch_section *fs, struct imap_section *sec)
 {
@@ -237,7 +169,7 @@ section_of(const struct imap_fetch_section *fs, struct imap_section *sec)
 /* Writes "label {n}\r\n" and the bytes; or, for a big clean range that is
  * the last item, starts streaming it (returns true). */
 static bool
-write_section(struct imapd_job *j, struct fetch_state *st, struct content *c, bool *first, const char *label,
+write_section(struct imapd_job *j, struct fetch_state *st, struct imapd_content *c, bool *first, const char *label,
     const struct imap_section *sec, bool partial, size_t origin, size_t count, bool last)
 {
 	struct imap_section_data d;
@@ -304,13 +236,14 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 	if (seq == 0)
 		return true; /* expunged and already announced: nothing to say */
 	const struct hk_store_uid_msg *m = &s->view.v[seq - 1];
-	struct content c;
+	struct imapd_content c;
 	memset(&c, 0, sizeof(c));
 	struct stat sb;
 	memset(&sb, 0, sizeof(sb));
 	bool want_size_exact = (f->items & IMAP_FETCH_RFC822_SIZE) && strstr(m->filename, ",W=") == NULL;
-	if ((needs_content(f) || want_size_exact || (f->items & IMAP_FETCH_INTERNALDATE)) &&
-	    (needs_content(f) || want_size_exact ? load(s, seq - 1, &c, &sb) : stat_message(s, seq - 1, &sb)) < 0) {
+	bool need = needs_content(f) || want_size_exact;
+	if ((need || (f->items & IMAP_FETCH_INTERNALDATE)) &&
+	    (need ? imapd_content_load(s, seq - 1, &c) : stat_message(s, seq - 1, &sb)) < 0) {
 		st->gone = true; /* the file went away under us (RFC 2180 4.1) */
 		return true;
 	}
@@ -333,7 +266,7 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 	}
 	if (f->items & IMAP_FETCH_INTERNALDATE) {
 		buf_printf(o, "%sINTERNALDATE ", sp);
-		imap_write_datetime(o, sb.st_mtime, 0);
+		imap_write_datetime(o, c.have ? c.sb.st_mtime : sb.st_mtime, 0);
 		sp = " ";
 	}
 	if (f->items & IMAP_FETCH_RFC822_SIZE) {
@@ -384,7 +317,12 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 		    ++lit == nlit);
 		free(label);
 	}
-	unload(&c, st, streaming);
+	size_t len = c.len;
+	char *kept = imapd_content_free(&c, streaming);
+	if (kept) {
+		st->map = kept;
+		st->map_len = len;
+	}
 	if (streaming)
 		return false;
 	buf_adds(o, ")\r\n");

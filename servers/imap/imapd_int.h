@@ -17,10 +17,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "accounts.h"
 #include "arena.h"
 #include "imap/imap_cmd.h"
+#include "imap/imap_msg.h"
 #include "imap/imap_reader.h"
 #include "imapd_server.h"
 #include "store.h"
@@ -137,6 +139,21 @@ void imapd_write_flags_fetch(struct imapd_job *j, size_t i, bool with_uid);
 void imapd_write_msg_flags(struct imapd_session *s, struct hk_buf *out, const struct hk_store_uid_msg *m);
 /* Store flag bits from the parser's IMAP_FLAG_* bits and back. */
 uint32_t imapd_flags_to_store(uint32_t imap_flags);
+
+/* --- a message's bytes (imapd_content.c); worker side ----------------------------- */
+
+struct imapd_content {
+	char *buf, *map;   /* read, or mapped */
+	size_t len;
+	struct stat sb;    /* INTERNALDATE is st_mtime */
+	struct imap_msg msg;
+	bool have;
+};
+/* Loads view message i; -1 when its file is gone. */
+int imapd_content_load(struct imapd_session *s, size_t i, struct imapd_content *c);
+/* Frees; with keep_map a mapping is not unmapped but returned (a literal
+ * streamed across chunks), NULL otherwise. */
+char *imapd_content_free(struct imapd_content *c, bool keep_map);
 
 /* --- commands (one file each group) ----------------------------------------------- */
 

@@ -8,12 +8,10 @@
  * mail: servers/imap/imap_search_text.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,8 +20,6 @@
 #include "imap/imap_msg.h"
 #include "imap/imap_search_text.h"
 #include "imapd_int.h"
-
-#define SEARCH_READ_MAX (128 * 1024) /* read() below, mmap() above */
 
 struct ctx {
 	struct imapd_session *s;
@@ -34,9 +30,7 @@ struct ctx {
 	bool stat_done, stat_ok;
 	struct stat sb;
 	bool loaded, load_ok;
-	char *buf, *map;
-	size_t len;
-	struct imap_msg msg;
+	struct imapd_content content;
 	bool gone;
 };
 
@@ -58,58 +52,19 @@ do_stat(struct ctx *c)
 static struct imap_msg *
 content(struct ctx *c)
 {
-	if (c->loaded)
-		return c->load_ok ? &c->msg : NULL;
-	c->loaded = true;
-	int fd = imapd_open_message(c->s, c->i);
-	if (fd < 0) {
-		c->gone = true;
-		return NULL;
+	if (!c->loaded) {
+		c->loaded = true;
+		c->load_ok = imapd_content_load(c->s, c->i, &c->content) == 0;
+		if (!c->load_ok)
+			c->gone = true;
 	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		close(fd);
-		return NULL;
-	}
-	size_t size = (size_t)sb.st_size;
-	if (size <= SEARCH_READ_MAX) {
-		c->buf = xmalloc(size + 1);
-		size_t got = 0;
-		while (got < size) {
-			ssize_t r = pread(fd, c->buf + got, size - got, (off_t)got);
-			if (r <= 0) {
-				if (r < 0 && errno == EINTR)
-					continue;
-				break;
-			}
-			got += (size_t)r;
-		}
-		c->len = got;
-	} else {
-		c->map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (c->map == MAP_FAILED) {
-			c->map = NULL;
-			close(fd);
-			return NULL;
-		}
-		c->len = size;
-	}
-	close(fd);
-	imap_msg_init(&c->msg, c->map ? c->map : c->buf, c->len);
-	c->load_ok = true;
-	return &c->msg;
+	return c->load_ok ? &c->content.msg : NULL;
 }
 
 static void
 ctx_reset(struct ctx *c)
 {
-	if (c->load_ok)
-		imap_msg_fini(&c->msg);
-	free(c->buf);
-	if (c->map)
-		munmap(c->map, c->len);
-	c->buf = c->map = NULL;
-	c->len = 0;
+	imapd_content_free(&c->content, false);
 	c->loaded = c->load_ok = c->stat_done = c->stat_ok = false;
 }
 

@@ -31,7 +31,7 @@
 #include "imap/imap_date.h"
 #include "imap/imap_envelope.h"
 #include "imap/imap_msg.h"
-#include "imap/imap_quote.h"
+#include "imap/imap_write.h"
 #include "imap/imap_search_text.h"
 #include "imap/imap_section.h"
 #include "mime_param.h"
@@ -138,30 +138,30 @@ test_quote_quoted_literal_nil(void **state)
 	(void)state;
 	struct hk_buf b;
 	buf_init(&b);
-	imap_quote_string(&b, "say \"hi\" \\o/", 12);
+	imap_write_string(&b, "say \"hi\" \\o/", 12);
 	assert_buf(&b, "\"say \\\"hi\\\" \\\\o/\"");
 	buf_reset(&b);
-	imap_quote_string(&b, "caf\xc3\xa9", 5); /* 8-bit: a literal */
+	imap_write_string(&b, "caf\xc3\xa9", 5); /* 8-bit: a literal */
 	assert_buf(&b, "{5}\r\ncaf\xc3\xa9");
 	buf_reset(&b);
-	imap_quote_string(&b, "a\r\nb", 4);
+	imap_write_string(&b, "a\r\nb", 4);
 	assert_buf(&b, "{4}\r\na\r\nb");
 	buf_reset(&b);
-	imap_quote_string(&b, "a\0b", 3); /* NUL cannot be sent: 0x80 */
+	imap_write_string(&b, "a\0b", 3); /* NUL cannot be sent: 0x80 */
 	check_mem(b.data, b.len, "{3}\r\na\x80" "b", 8, __FILE__, __LINE__);
 	buf_reset(&b);
-	imap_quote_nstring(&b, NULL, 0);
-	imap_quote_nstr(&b, (struct hk_str){ "", 0 });
-	imap_quote_string(&b, "", 0);
+	imap_write_nstring(&b, NULL, 0);
+	imap_write_nstr(&b, (struct hk_str){ "", 0 });
+	imap_write_string(&b, "", 0);
 	assert_buf(&b, "NILNIL\"\"");
 	/* at the length limit: quoted; one more: literal */
 	char *big = xmalloc(IMAP_QUOTED_MAX + 1);
 	memset(big, 'x', IMAP_QUOTED_MAX + 1);
 	buf_reset(&b);
-	imap_quote_string(&b, big, IMAP_QUOTED_MAX);
+	imap_write_string(&b, big, IMAP_QUOTED_MAX);
 	assert_int_equal(b.len, IMAP_QUOTED_MAX + 2);
 	buf_reset(&b);
-	imap_quote_string(&b, big, IMAP_QUOTED_MAX + 1);
+	imap_write_string(&b, big, IMAP_QUOTED_MAX + 1);
 	assert_true(b.data[0] == '{');
 	free(big);
 	buf_fini(&b);
