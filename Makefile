@@ -79,7 +79,7 @@ HIKYAKU     := $(B)/hikyaku
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all run demo test check deps deps-test clean golden-update fuzz fuzz-replay bench bench-smtp install
+.PHONY: all run demo test check deps deps-test clean golden-update fuzz fuzz-replay bench bench-smtp bench-imap install
 .DEFAULT_GOAL := all
 
 all: $(HIKYAKU) $(if $(filter build/default,$(B)),build/hikyaku)
@@ -210,6 +210,12 @@ bench: $(HIKYAKU)
 # for installing smtp-source once). N=, REPS=, SIZES=, CONCS= pass through.
 bench-smtp: $(HIKYAKU)
 	@bench/smtp/run.sh $(HIKYAKU)
+
+# IMAP and POP3 against Dovecot on the same 10,000-message Maildir, one
+# sitting (bench/imap/run.sh; ~6 min, root for the Dovecot side; ANCHOR_RUN=0
+# runs ours alone). REPS=, IDLE_CONNS=, PERF=1 pass through.
+bench-imap: $(HIKYAKU)
+	@bench/imap/run.sh $(HIKYAKU)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]
 install: all

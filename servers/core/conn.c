@@ -4,6 +4,8 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tls.h"
@@ -186,6 +189,14 @@ conn_new(struct event_base *base, struct tls_server *tls, int fd, const struct s
 	} else {
 		snprintf(c->peer_ip, sizeof(c->peer_ip), "unknown");
 	}
+	/* No Nagle: the bufferevent already gathers a loop iteration's output
+	 * into one write, but it writes at most 16 KiB at a time, so a reply
+	 * just over that goes out as 16 KiB and a small rest; Nagle held the
+	 * rest until the client's delayed ACK (40 ms), once per such reply
+	 * (36 of the 10,000 RETRs of bench-imap's mailbox: 1.4 s of 3 s). */
+	int one = 1;
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct bufferevent *bev;
 	if (implicit_tls) {
 		SSL *ssl = tls ? tls_server_ssl_new(tls) : NULL;
