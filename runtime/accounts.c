@@ -1773,7 +1773,7 @@ hk_accounts_auth_plain(struct hk_accounts *a, const char *address, const char *p
 	if (r != HK_AUTH_OK) {
 		hk_password_burn(password, a->cfg.pw_cost);
 	} else {
-		enum hk_pw_verify v = hk_password_verify(password, u->pw_hash);
+		enum hk_pw_verify v = hk_password_verify_cached(password, u->pw_hash);
 		if (v != HK_PW_OK) {
 			if (v == HK_PW_ERROR)
 				fail(a, HK_ACCT_CORRUPT, "user %s: the stored hash cannot be used", u->address);

@@ -40,6 +40,12 @@ enum hk_pw_verify {
 /* Verifies password against a stored crypt string, constant-time
  * comparison. */
 enum hk_pw_verify hk_password_verify(const char *password, const char *hash);
+/* The same, answering from a cache of recent successful verifications
+ * (password_cache.c: keyed by an HMAC of hash and password under a
+ * per-process key; a changed hash misses; an hour; only successes). For
+ * logins; thread-safe. */
+enum hk_pw_verify hk_password_verify_cached(const char *password, const char *hash);
+void hk_password_cache_clear(void);
 
 /* Runs one verification against a fixed dummy hash, so that a login for
  * an unknown user costs as much as one for a known user. */

@@ -18,7 +18,7 @@
 
 #define READ_CHUNK (64 * 1024)
 
-/* --- identity and order -------------------------------------------------------- */
+/* --- identity ------------------------------------------------------------------ */
 
 /* The part of a file name that never changes: after the directory, before
  * the first ',' (size fields, a UID field) or ':' (flags). */
@@ -49,39 +49,6 @@ pop3_uidl_of(const char *filename, char out[POP3_UIDL_MAX + 1])
 	EVP_Digest(id.ptr, id.len, md, &mdlen, EVP_sha256(), NULL);
 	for (unsigned i = 0; i < 20 && i < mdlen; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-/* "1700000000.M123456P42Q1.host": seconds, then microseconds, then the
- * rest, so messages are numbered in delivery order. */
-static void
-delivery_key(const char *filename, unsigned long long *secs, unsigned long long *usec)
-{
-	struct hk_str id = identity(filename);
-	char tmp[64];
-	size_t n = id.len < sizeof(tmp) - 1 ? id.len : sizeof(tmp) - 1;
-	memcpy(tmp, id.ptr, n);
-	tmp[n] = '\0';
-	char *end;
-	*secs = strtoull(tmp, &end, 10);
-	*usec = 0;
-	if (*end == '.' && end[1] == 'M')
-		*usec = strtoull(end + 2, NULL, 10);
-}
-
-static int
-cmp_delivery(const void *a, const void *b)
-{
-	const struct pop3_msg *x = a, *y = b;
-	unsigned long long xs, xu, ys, yu;
-	delivery_key(x->filename, &xs, &xu);
-	delivery_key(y->filename, &ys, &yu);
-	if (xs != ys)
-		return xs < ys ? -1 : 1;
-	if (xu != yu)
-		return xu < yu ? -1 : 1;
-	struct hk_str ix = identity(x->filename), iy = identity(y->filename);
-	int c = memcmp(ix.ptr, iy.ptr, ix.len < iy.len ? ix.len : iy.len);
-	return c ? c : (ix.len > iy.len) - (ix.len < iy.len);
 }
 
 /* --- open / close ------------------------------------------------------------------ */
@@ -115,9 +82,11 @@ pop3_maildrop_open(const char *root, struct pop3_maildrop **md_r, char *err, siz
 		snprintf(err, errlen, "flock: %s", strerror(e));
 		return POP3_OPEN_ERROR;
 	}
-	struct hk_store_msg_list l;
-	if (hk_store_scan(st, "INBOX", 0, &l) < 0) {
-		snprintf(err, errlen, "scan INBOX: %s", hk_store_error(st));
+	/* the UID index gives the numbering IMAP has too (UID order is
+	 * delivery order), and keeps MODSEQs right for IMAP's CONDSTORE */
+	struct hk_store_view v;
+	if (hk_store_sync(st, "INBOX", NULL, &v) < 0) {
+		snprintf(err, errlen, "sync INBOX: %s", hk_store_error(st));
 		close(fd);
 		hk_store_close(&st);
 		return POP3_OPEN_ERROR;
@@ -125,15 +94,17 @@ pop3_maildrop_open(const char *root, struct pop3_maildrop **md_r, char *err, siz
 	struct pop3_maildrop *md = xcalloc(1, sizeof(*md));
 	md->st = st;
 	md->lock_fd = fd;
-	md->n = l.n;
-	md->v = xcalloc(l.n ? l.n : 1, sizeof(*md->v));
-	for (size_t i = 0; i < l.n; i++) {
-		md->v[i].filename = xstrdup(l.v[i].filename);
-		md->v[i].size = l.v[i].vsize ? l.v[i].vsize : l.v[i].size;
-		pop3_uidl_of(l.v[i].filename, md->v[i].uidl);
+	md->n = v.n;
+	md->v = xcalloc(v.n ? v.n : 1, sizeof(*md->v));
+	for (size_t i = 0; i < v.n; i++) {
+		md->v[i].filename = v.v[i].filename; /* taken over */
+		v.v[i].filename = NULL;
+		md->v[i].uid = v.v[i].uid;
+		md->v[i].seen = v.v[i].flags & HK_STORE_SEEN;
+		md->v[i].size = v.v[i].vsize ? v.v[i].vsize : v.v[i].size;
+		pop3_uidl_of(md->v[i].filename, md->v[i].uidl);
 	}
-	hk_store_msg_list_free(&l);
-	qsort(md->v, md->n, sizeof(*md->v), cmp_delivery);
+	hk_store_view_free(&v);
 	*md_r = md;
 	return POP3_OPEN_OK;
 }
@@ -169,24 +140,21 @@ pop3_reader_open(struct pop3_maildrop *md, size_t idx, long top_lines)
 	if (idx >= md->n)
 		return NULL;
 	int fd = hk_store_open_message(md->st, "INBOX", md->v[idx].filename);
-	if (fd < 0) {
-		/* renamed by another session (flags): find it again */
-		struct hk_store_msg_list l;
-		struct hk_str want = identity(md->v[idx].filename);
-		if (hk_store_scan(md->st, "INBOX", 0, &l) < 0)
+	if (fd < 0 && errno == ENOENT) {
+		/* renamed by another session (flags, a UID in its name): find it again */
+		struct hk_store_view v;
+		if (hk_store_sync(md->st, "INBOX", NULL, &v) < 0)
 			return NULL;
-		for (size_t i = 0; i < l.n && fd < 0; i++) {
-			struct hk_str id = identity(l.v[i].filename);
-			if (id.len == want.len && memcmp(id.ptr, want.ptr, id.len) == 0) {
-				free(md->v[idx].filename);
-				md->v[idx].filename = xstrdup(l.v[i].filename);
-				fd = hk_store_open_message(md->st, "INBOX", md->v[idx].filename);
-			}
+		const struct hk_store_uid_msg *m = hk_store_view_find(&v, md->v[idx].uid);
+		if (m) {
+			free(md->v[idx].filename);
+			md->v[idx].filename = xstrdup(m->filename);
+			fd = hk_store_open_message(md->st, "INBOX", md->v[idx].filename);
 		}
-		hk_store_msg_list_free(&l);
-		if (fd < 0)
-			return NULL;
+		hk_store_view_free(&v);
 	}
+	if (fd < 0)
+		return NULL;
 	struct pop3_reader *r = xmalloc(sizeof(*r));
 	r->fd = fd;
 	r->done = false;
@@ -234,71 +202,37 @@ pop3_reader_next(struct pop3_reader *r, struct hk_buf *out, size_t max, bool *do
 
 /* --- UPDATE ----------------------------------------------------------------------------- */
 
-static int
-cmp_identity(struct hk_str a, struct hk_str b)
-{
-	int c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
-	return c ? c : (a.len > b.len) - (a.len < b.len);
-}
-
-static int
-cmp_msg_identity(const void *a, const void *b)
-{
-	return cmp_identity(identity(((const struct hk_store_msg *)a)->filename),
-	    identity(((const struct hk_store_msg *)b)->filename));
-}
-
-/* l sorted by cmp_msg_identity */
-static const struct hk_store_msg *
-find_current(const struct hk_store_msg_list *l, const char *filename)
-{
-	struct hk_str want = identity(filename);
-	size_t lo = 0, hi = l->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = cmp_identity(identity(l->v[mid].filename), want);
-		if (c == 0)
-			return &l->v[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 int
 pop3_maildrop_commit(struct pop3_maildrop *md, size_t *failed_r)
 {
 	*failed_r = 0;
-	bool any = false;
-	for (size_t i = 0; i < md->n; i++)
-		any |= md->v[i].deleted || md->v[i].retrieved;
-	if (!any)
-		return 0;
-	/* one fresh listing: IMAP sessions may have renamed files (flags)
-	 * since login; expunged ones are simply gone */
-	struct hk_store_msg_list l;
-	if (hk_store_scan(md->st, "INBOX", 0, &l) < 0) {
-		for (size_t i = 0; i < md->n; i++)
-			*failed_r += md->v[i].deleted;
-		return *failed_r ? -1 : 0;
-	}
-	qsort(l.v, l.n, sizeof(*l.v), cmp_msg_identity);
+	uint32_t *del = xmalloc((md->n ? md->n : 1) * sizeof(*del)), *seen = xmalloc((md->n ? md->n : 1) * sizeof(*seen));
+	size_t nd = 0, ns = 0;
 	for (size_t i = 0; i < md->n; i++) {
-		struct pop3_msg *m = &md->v[i];
-		if (!m->deleted && !m->retrieved)
-			continue;
-		const struct hk_store_msg *cur = find_current(&l, m->filename);
-		if (cur == NULL)
-			continue; /* already expunged by someone else */
-		if (m->deleted) {
-			if (hk_store_expunge(md->st, "INBOX", cur->filename) < 0 && errno != ENOENT)
-				(*failed_r)++;
-		} else if (!(cur->flags & HK_STORE_SEEN)) {
-			(void)hk_store_set_flags(md->st, "INBOX", cur->filename, cur->flags | HK_STORE_SEEN, cur->kw, NULL);
+		if (md->v[i].deleted)
+			del[nd++] = md->v[i].uid;
+		else if (md->v[i].retrieved && !md->v[i].seen)
+			seen[ns++] = md->v[i].uid;
+	}
+	int rc = 0;
+	/* through the UID index: IMAP sessions see EXPUNGE and the new \Seen
+	 * (with a MODSEQ) at their next sync; messages someone else expunged
+	 * meanwhile are simply not there any more */
+	if (nd) {
+		size_t gone = 0;
+		if (hk_store_expunge_uids(md->st, "INBOX", del, nd, &gone) < 0) {
+			*failed_r = nd;
+			rc = -1;
 		}
 	}
-	hk_store_msg_list_free(&l);
-	return *failed_r ? -1 : 0;
+	if (ns) {
+		struct hk_store_flag_update u = { .uids = seen, .nuids = ns, .op = HK_STORE_FLAGS_ADD, .flags = HK_STORE_SEEN };
+		struct hk_store_flag_result res;
+		memset(&res, 0, sizeof(res));
+		(void)hk_store_update_flags(md->st, "INBOX", &u, &res); /* \Seen is a courtesy; deletions are what counts */
+		free(res.failed);
+	}
+	free(del);
+	free(seen);
+	return rc;
 }

@@ -28,6 +28,8 @@ struct pop3_msg {
 	char *filename;   /* "new/..." or "cur/..." inside INBOX at login */
 	uint64_t size;    /* octets as sent: CRLF line ends, before dot-stuffing */
 	char uidl[POP3_UIDL_MAX + 1];
+	uint32_t uid;     /* in the UID index */
+	bool seen;        /* had \Seen at login */
 	bool deleted;     /* DELE'd in this session */
 	bool retrieved;   /* RETR'd: \Seen at commit */
 };
@@ -63,8 +65,8 @@ int pop3_reader_next(struct pop3_reader *r, struct hk_buf *out, size_t max, bool
 void pop3_reader_free(struct pop3_reader **r);
 
 /* UPDATE: expunges every deleted message and marks retrieved ones \Seen,
- * finding files another session renamed meanwhile. 0, or -1 when some
- * deletions failed (*failed_r of them). */
+ * by UID through the UID index (so renames by others do not matter). 0,
+ * or -1 when the deletions failed (*failed_r of them). */
 int pop3_maildrop_commit(struct pop3_maildrop *md, size_t *failed_r);
 
 #endif

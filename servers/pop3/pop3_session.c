@@ -811,6 +811,10 @@ commit_work(void *arg)
 {
 	struct job *j = arg;
 	j->rc = pop3_maildrop_commit(j->s->md, &j->failed);
+	/* unlock before the +OK: a client that logs in again right after
+	 * QUIT must find the maildrop free */
+	pop3_reader_free(&j->s->reader);
+	pop3_maildrop_close(&j->s->md);
 }
 
 static void

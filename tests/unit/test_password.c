@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +47,38 @@ test_password_hash_verify_yescrypt(void **state)
 	assert_int_equal(hk_password_hash("correct horse", 1, h2, sizeof(h2)), 0);
 	assert_string_not_equal(h, h2);
 	assert_int_equal(hk_password_verify("correct horse", h2), HK_PW_OK);
+}
+
+/* The login cache: only successes, bound to the hash (a new password's
+ * hash misses), and a hit is much cheaper than yescrypt. */
+static void
+test_password_verify_cached(void **state)
+{
+	(void)state;
+	hk_password_cache_clear();
+	char h[HK_PW_HASH_OUT], h2[HK_PW_HASH_OUT];
+	assert_int_equal(hk_password_hash("correct horse", 0, h, sizeof(h)), 0);
+	assert_int_equal(hk_password_hash("correct horse", 0, h2, sizeof(h2)), 0);
+	assert_int_equal(hk_password_verify_cached("wrong horse", h), HK_PW_MISMATCH);
+	assert_int_equal(hk_password_verify_cached("wrong horse", h), HK_PW_MISMATCH); /* failures are not cached */
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(hk_password_verify_cached("correct horse", h), HK_PW_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(hk_password_verify_cached("correct horse", h), HK_PW_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	double miss = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double hit = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+	printf("# yescrypt verify %.1f ms, cached %.1f us\n", miss * 1e3, hit * 1e6);
+	assert_true(hit < miss / 10);
+	/* the cache entry belongs to that hash: another hash of the same
+	 * password, or a hash of another password, is verified again */
+	assert_int_equal(hk_password_verify_cached("wrong horse", h), HK_PW_MISMATCH);
+	assert_int_equal(hk_password_verify_cached("correct horse", h2), HK_PW_OK);
+	char h3[HK_PW_HASH_OUT];
+	assert_int_equal(hk_password_hash("new password!", 0, h3, sizeof(h3)), 0);
+	assert_int_equal(hk_password_verify_cached("correct horse", h3), HK_PW_MISMATCH);
+	hk_password_cache_clear();
 }
 
 static void
@@ -566,6 +599,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_password_hash_verify_yescrypt),
+		cmocka_unit_test(test_password_verify_cached),
 		cmocka_unit_test(test_password_known_answers_imports),
 		cmocka_unit_test(test_password_verify_bad_hashes),
 		cmocka_unit_test(test_password_policy),
