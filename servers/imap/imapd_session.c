@@ -331,6 +331,7 @@ login_setup(struct imapd_job *j, struct hk_accounts *a)
 
 struct login_state {
 	char *user, *pass;
+	size_t pass_len;  /* SASL data may hold NULs (PLAIN starts with one): never strlen it */
 	enum sasl_status sst;
 	struct hk_buf challenge;
 	bool ok, tempfail;
@@ -342,7 +343,7 @@ login_state_free(void *p)
 {
 	struct login_state *ls = p;
 	if (ls->pass) {
-		explicit_bzero(ls->pass, strlen(ls->pass));
+		explicit_bzero(ls->pass, ls->pass_len);
 		free(ls->pass);
 	}
 	free(ls->user);
@@ -406,7 +407,7 @@ sasl_work(struct imapd_job *j)
 		return;
 	}
 	buf_reset(&ls->challenge);
-	ls->sst = sasl_server_step(s->sasl, a, ls->pass ? ls->pass : "", ls->pass ? strlen(ls->pass) : 0, ls->user != NULL,
+	ls->sst = sasl_server_step(s->sasl, a, ls->pass ? ls->pass : "", ls->pass_len, ls->user != NULL,
 	    &ls->challenge);
 	if (ls->sst == SASL_OK) {
 		ls->ok = true;
@@ -518,6 +519,7 @@ do_login(struct imapd_session *s, struct imapd_job *j)
 	buf_init(&ls->challenge);
 	ls->user = xstrdup(j->cmd.auth.user);
 	ls->pass = xstrdup(j->cmd.auth.password);
+	ls->pass_len = strlen(ls->pass);
 	j->state = ls;
 	j->state_free = login_state_free;
 	j->done = login_done;
@@ -537,6 +539,7 @@ sasl_step(struct imapd_session *s, const char *tag, const char *data, size_t len
 		ls->pass = xmalloc(len + 1);
 		memcpy(ls->pass, data, len);
 		ls->pass[len] = '\0';
+		ls->pass_len = len;
 	}
 	j->state = ls;
 	j->state_free = login_state_free;
