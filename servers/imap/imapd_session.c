@@ -236,7 +236,6 @@ job_done(void *arg)
 		conn_set_timeout(s->conn, IMAPD_TIMEOUT_AUTH);
 		struct imap_reader_limits lim = { IMAPD_LITERAL_MAX, s->max_message_size, 1u << 20 };
 		imap_reader_set_limits(s->reader, &lim);
-		j->authenticated = false;
 	}
 	if (j->unselected) {
 		imapd_notify_unwatch(s->srv->notify, s);
@@ -258,7 +257,8 @@ job_done(void *arg)
 		j->changed_other = NULL;
 	}
 	if (j->done)
-		j->done(j);
+		j->done(j); /* login_done reads j->authenticated: clear it only after */
+	j->authenticated = false;
 	if (j->logout) {
 		s->job = NULL;
 		job_free(j);
