@@ -43,6 +43,9 @@ def admin(*args, stdin=None):
 admin("domain", "add", "example.jp")
 admin("user", "add", USER, "--stdin", stdin=PW + "\n")
 admin("user", "add", "jiro@example.jp", "--stdin", stdin=PW + "\n")
+admin("domain", "add", "legacy.example", "--legacy-auth")
+LPW = "a legacy password"
+admin("user", "add", "old@legacy.example", "--stdin", stdin=LPW + "\n")
 MAILDIR = os.path.join(srv.state, "domains", "example.jp", "users", "taro", "Maildir")
 
 
@@ -141,6 +144,11 @@ with srv:
     cu = run(["curl", "-sS", "-v", "--max-time", "30", "-u", "%s:%s" % (USER, PW), "imap://127.0.0.1:%d/" % srv.ports["imap"]])
     r.check("curl imap:// without TLS cannot log in, password never sent", cu.returncode != 0 and PW not in cu.stderr,
             cu.stderr[-800:])
+    send("old@legacy.example", "for old", "legacy body\r\n")
+    cu = run(["curl", "-sS", "-v", "--max-time", "30", "-u", "old@legacy.example:" + LPW,
+              "imap://127.0.0.1:%d/INBOX;UID=1" % srv.ports["imap"]])
+    r.check("curl imap:// without TLS logs in with CRAM-MD5 (legacy domain, no password on the wire)", cu.returncode == 0
+            and "legacy body" in cu.stdout and "AUTHENTICATE CRAM-MD5" in cu.stderr and LPW not in cu.stderr, cu.stderr[-800:])
     cu = run(["curl", "-sSk", "--max-time", "30", "-u", "%s:wrong" % USER, imaps + "/"])
     r.check("curl with a wrong password fails (login denied)", cu.returncode == 67, cu.returncode)
 
