@@ -226,6 +226,22 @@ with srv:
     r.check("a delivery wakes both IDLE sessions", la is not None and lb is not None, (la, lb))
     idle_done(a, ta)
     idle_done(b, tb)
+
+    # --- B's APPEND and MOVE ------------------------------------------------------------
+    b.create("Work")
+    ta, _ = idle_start(a)
+    typ, data = b.append("INBOX", None, None, b"From: b@example.jp\r\nSubject: appended by B\r\n\r\nx\r\n")
+    la, tk = idle_wait(a, rb"^\* 7 EXISTS", 5)
+    r.check("B's APPEND to INBOX wakes A in IDLE (* 7 EXISTS)", typ == "OK" and la is not None and tk < 1.5, (data, la, tk))
+    idle_done(a, ta)
+    uid = re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1).decode()
+    mu, mt = command(b, "UID MOVE %s Work" % uid)
+    r.check("B: UID MOVE to Work answers COPYUID and * 7 EXPUNGE", mt.split()[1] == b"OK"
+            and any(b"COPYUID" in x for x in mu + [mt]) and b"* 7 EXPUNGE" in mu, (mu, mt))
+    nu, nt = command(a, "NOOP")
+    r.check("A: NOOP after B's MOVE gets * 7 EXPUNGE", b"* 7 EXPUNGE" in nu, nu)
+    su, _ = command(a, "STATUS Work (MESSAGES)")
+    r.check("A: STATUS Work counts the moved message", su == [b"* STATUS Work (MESSAGES 1)"], su)
     a.logout()
     b.logout()
 
@@ -288,6 +304,8 @@ with srv:
     out = raw([b"a1 LOGIN {20000+}\r\n" + b"x" * 20000 + b" pw\r\n", b"a2 NOOP\r\n"])
     r.check("LOGIN {20000+} before login: literal discarded, BAD, session goes on",
             b"a1 BAD" in out and b"a2 OK" in out, out)
+    out = raw([b"a1 APPEND INBOX {10}\r\n", b"0123456789\r\n", b"a2 NOOP\r\n"])
+    r.check("APPEND before login: BAD without '+'", b"a1 BAD" in out and b"\r\n+ " not in out and b"a2 OK" in out, out)
     big = 2 * 1024 * 1024
     s = socket.create_connection(("127.0.0.1", srv.ports["imap"]), timeout=5)
     s.recv(4096)
@@ -311,6 +329,9 @@ with srv:
                b"s3 SEARCH " + b"NOT " * 100 + b"ALL\r\n", b"s4 NOOP\r\n"], port="imaps", tls=True)
     r.check("SEARCH nested 100 deep: BAD, session goes on", b"l1 OK" in out and b"s1 BAD" in out and b"s2 OK" in out, out[-400:])
     r.check("NOT NOT ... 100 deep: BAD", b"s3 BAD" in out and b"s4 OK" in out, out[-400:])
+    out = raw([login, b"p1 APPEND INBOX {999999999}\r\n", b"p2 NOOP\r\n"], port="imaps", tls=True)
+    r.check("APPEND of 1 GB after login: NO [TOOBIG] without '+', session goes on", b"p1 NO [TOOBIG]" in out
+            and b"\r\n+ " not in out and b"p2 OK" in out, out[-400:])
 
     # STARTTLS with a command pipelined in plaintext behind it
     s = socket.create_connection(("127.0.0.1", srv.ports["imap"]), timeout=5)
