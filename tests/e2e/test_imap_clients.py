@@ -252,8 +252,6 @@ SyncState *
     # a folder created locally is created on the server
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(local, "Projects", sub))
-    with open(rc, "a") as f:
-        f.write("")
     rc_text = open(rc).read().replace("Patterns INBOX Work", "Patterns INBOX Work Projects")
     with open(rc, "w") as f:
         f.write(rc_text)
