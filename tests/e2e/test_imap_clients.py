@@ -261,6 +261,20 @@ SyncState *
     projects = subjects(m, "Projects")
     r.check("mbsync creates a local folder on the server (CREATE) and fills it", ms.returncode == 0 and projects is not None
             and list(projects) == ["project plan"] and len(server_files("Projects")) == 1, ms.stderr + repr(projects))
+    # large messages both ways: a 2 MB APPEND literal from mbsync, a 3 MB FETCH (sent in chunks) to it
+    big_local = b"Subject: big local\n\n" + b"".join(b"%06d %s\n" % (i, b"l" * 60) for i in range(30000))
+    with open(os.path.join(local, "Projects", "new", "2.hktest.big"), "wb") as f:
+        f.write(big_local)
+    big_server = b"Subject: big server\r\n\r\n" + b"".join(b"%06d %s\r\n" % (i, b"s" * 90) for i in range(30000))
+    m.append("Projects", None, None, big_server)
+    ms = mbsync()
+    on_server = [open(f, "rb").read() for f in server_files("Projects")]
+    here = local_by_subject("Projects")
+    pulled = re.sub(rb"X-TUID: [^\n]*\n", b"", open(here["big server"], "rb").read()) if "big server" in here else b""
+    r.check("mbsync pushes a 2 MB message whole", ms.returncode == 0
+            and big_local.replace(b"\n", b"\r\n") in [re.sub(rb"X-TUID: [^\r]*\r\n", b"", x) for x in on_server],
+            ms.stderr + repr([len(x) for x in on_server]))
+    r.check("mbsync pulls a 3 MB message whole", pulled.replace(b"\n", b"\r\n") == big_server, (len(pulled), len(big_server)))
     ms = mbsync()
     r.check("mbsync: a second run with no changes changes nothing", ms.returncode == 0 and len(local_files("INBOX")) == 3
             and len(server_files()) == 3 and len(subjects(m, "INBOX")) == 3, ms.stderr)
