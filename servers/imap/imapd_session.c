@@ -257,7 +257,8 @@ job_done(void *arg)
 		j->changed_other = NULL;
 	}
 	if (j->done)
-		j->done(j);
+		j->done(j); /* login_done reads j->authenticated: clear it only after */
+	j->authenticated = false;
 	if (j->logout) {
 		s->job = NULL;
 		job_free(j);
