@@ -46,7 +46,7 @@
  * trip per message would cost more than the read. So the job that reads
  * message n also reads the following small ones (up to these bounds), and
  * their RETRs are answered from memory on the loop. */
-#define POP3_AHEAD_MAX 64             /* messages */
+#define POP3_AHEAD_MAX 64             /* messages read in one go */
 #define POP3_AHEAD_BYTES (256 * 1024) /* bytes held per session */
 #define POP3_AHEAD_MSG_MAX (64 * 1024) /* larger ones are streamed when asked for */
 
@@ -75,8 +75,11 @@ struct pop3_session {
 	struct ahead {
 		size_t idx;
 		struct hk_buf data;       /* as sent, ".\r\n" included */
-	} ahead[POP3_AHEAD_MAX];      /* read ahead (owned by the job while one runs) */
+	} ahead[POP3_AHEAD_MAX * 2];  /* read ahead (owned by a RETR job while one runs) */
 	size_t nahead;
+	size_t ahead_next;            /* where the next read-ahead starts */
+	bool prefetching;             /* a background read-ahead job is out */
+	bool deferred;                /* a command waits in the input for it */
 	unsigned long long n_retr, n_dele, n_top;
 	uint64_t bytes_out;
 	struct pop3_session *prev, *next;
@@ -651,8 +654,8 @@ read_ahead(struct pop3_session *s, size_t from)
 	for (size_t i = 0; i < s->nahead; i++)
 		buf_fini(&s->ahead[i].data);
 	s->nahead = 0;
-	size_t total = 0;
-	for (size_t k = from; k < s->md->n && s->nahead < POP3_AHEAD_MAX && total < POP3_AHEAD_BYTES; k++) {
+	size_t total = 0, k;
+	for (k = from; k < s->md->n && s->nahead < POP3_AHEAD_MAX && total < POP3_AHEAD_BYTES; k++) {
 		const struct pop3_msg *m = &s->md->v[k];
 		if (m->deleted)
 			continue;
@@ -668,6 +671,84 @@ read_ahead(struct pop3_session *s, size_t from)
 		total += a->data.len;
 		s->nahead++;
 	}
+	s->ahead_next = k;
+}
+
+/* --- background read-ahead ---------------------------------------------------
+ * When the messages read ahead run low, the next ones are read by a job
+ * while the client is still served from memory, so a client that RETRs
+ * everything never waits for the disk. The job reads only the indexes
+ * chosen on the loop (it touches no flags) into its own buffers; a command
+ * that needs a worker meanwhile waits in the input until it is back. */
+struct prefetch {
+	struct pop3_session *s;
+	size_t idx[POP3_AHEAD_MAX];
+	size_t n;
+	struct hk_buf data[POP3_AHEAD_MAX];
+	size_t got; /* how many of idx were read */
+};
+
+static void
+prefetch_work(void *arg)
+{
+	struct prefetch *p = arg;
+	for (; p->got < p->n; p->got++) {
+		buf_init(&p->data[p->got]);
+		if (!read_whole(p->s, p->idx[p->got], &p->data[p->got])) {
+			buf_fini(&p->data[p->got]);
+			break;
+		}
+	}
+}
+
+static void
+prefetch_done(void *arg)
+{
+	struct prefetch *p = arg;
+	struct pop3_session *s = p->s;
+	s->prefetching = false;
+	for (size_t i = 0; i < p->got; i++) {
+		if (!s->dead && s->nahead < POP3_AHEAD_MAX * 2) {
+			s->ahead[s->nahead].idx = p->idx[i];
+			s->ahead[s->nahead].data = p->data[i];
+			s->nahead++;
+		} else {
+			buf_fini(&p->data[i]);
+		}
+	}
+	free(p);
+	if (!s->dead && s->deferred) {
+		s->deferred = false;
+		end_job(s); /* the waiting command is read again */
+		session_read(s);
+	}
+	session_unref(s);
+}
+
+static void
+prefetch_start(struct pop3_session *s)
+{
+	struct prefetch *p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	uint64_t bytes = 0;
+	size_t k;
+	for (k = s->ahead_next; k < s->md->n && p->n < POP3_AHEAD_MAX && bytes < POP3_AHEAD_BYTES; k++) {
+		const struct pop3_msg *m = &s->md->v[k];
+		if (m->deleted)
+			continue;
+		if (m->size > POP3_AHEAD_MSG_MAX)
+			break;
+		p->idx[p->n++] = k;
+		bytes += m->size;
+	}
+	s->ahead_next = k;
+	if (p->n == 0) {
+		free(p);
+		return;
+	}
+	s->prefetching = true;
+	s->refs++;
+	worker_submit(s->srv->workers, prefetch_work, prefetch_done, p);
 }
 
 /* RETR of a message read ahead: answered at once (loop). */
@@ -685,6 +766,8 @@ serve_ahead(struct pop3_session *s, size_t idx)
 		s->n_retr++;
 		buf_fini(&a->data);
 		*a = s->ahead[--s->nahead];
+		if (!s->prefetching && s->nahead <= POP3_AHEAD_MAX / 2 && s->ahead_next < s->md->n)
+			prefetch_start(s);
 		return true;
 	}
 	return false;
@@ -948,6 +1031,29 @@ command(struct pop3_session *s, const char *line, size_t len)
 		transaction(s, &c);
 }
 
+/* Would this line start a worker job (while one is out, it must wait)? */
+static bool
+needs_worker(struct pop3_session *s, const char *line, size_t n)
+{
+	if (s->state != PS_TRANS)
+		return true;
+	struct pop3_cmd c;
+	const char *err;
+	if (pop3_cmd_parse(line, n, &c, &err) < 0)
+		return false;
+	if (c.verb == POP3_TOP || c.verb == POP3_QUIT)
+		return true;
+	if (c.verb != POP3_RETR)
+		return false;
+	unsigned k;
+	if (!pop3_number(c.args[0], false, &k) || k > s->md->n)
+		return false;
+	for (size_t i = 0; i < s->nahead; i++)
+		if (s->ahead[i].idx == k - 1)
+			return false;
+	return true;
+}
+
 static void
 session_read(struct pop3_session *s)
 {
@@ -975,9 +1081,17 @@ session_read(struct pop3_session *s)
 			continue;
 		}
 		char *line = xmalloc(n + 1);
-		evbuffer_remove(in, line, n);
-		evbuffer_drain(in, eol_len);
+		evbuffer_copyout(in, line, n);
 		line[n] = '\0';
+		if (s->prefetching && needs_worker(s, line, n)) {
+			/* left in the input until the read-ahead job is back */
+			s->deferred = true;
+			s->busy = true;
+			conn_pause(s->conn);
+			free(line);
+			return;
+		}
+		evbuffer_drain(in, n + eol_len);
 		command(s, line, n);
 		explicit_bzero(line, n);
 		free(line);
