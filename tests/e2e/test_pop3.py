@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import os
 import poplib
+import re
 import smtplib
 import socket
 import ssl
@@ -266,6 +267,27 @@ with srv:
     r.check("error budget closes the session", out.count(b"-ERR Unknown command") == 5 and b"Too many errors" in out, out)
     out = raw_session(srv.ports["pop3"], b"STAT\r\nRETR 1\r\n")
     r.check("transaction commands before login refused", out.count(b"-ERR Not logged in") == 2, out)
+
+    # --- read-ahead: 120 pipelined RETRs, a TOP and QUIT while a background read runs ----
+    for i in range(120):
+        send("hanako@example.jp", "bulk %03d" % i, "body of %03d\r\n" % i)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", srv.ports["pop3s"]), timeout=10))
+    s.recv(1024)
+    req = ("USER hanako@example.jp\r\nPASS %s\r\n" % PW) + "".join("RETR %d\r\n" % i for i in range(1, 121)) + "TOP 60 0\r\nQUIT\r\n"
+    s.sendall(req.encode())
+    out = b""
+    s.settimeout(10)
+    while not out.endswith(b"+OK Bye\r\n"):
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    bodies = re.findall(rb"Subject: bulk (\d{3})", out)
+    r.check("120 pipelined RETRs answered in order (read-ahead in the background)",
+            [int(b) for b in bodies[:120]] == list(range(120)) and b"body of 119" in out, len(bodies))
+    r.check("TOP and QUIT that waited for the read-ahead are answered", out.count(b"+OK Top of message follows") == 1
+            and out.endswith(b"+OK Bye\r\n"), out[-200:])
 
     # --- real clients -------------------------------------------------------------------
     send("taro@example.jp", "for curl", "hello curl\r\n")
