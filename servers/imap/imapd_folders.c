@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -435,6 +436,66 @@ do_delete(struct imapd_job *j)
 	free(name);
 }
 
+/* RFC 3501 6.3.5: renaming INBOX moves all its messages into a new
+ * folder of that name and leaves INBOX empty. Each message is appended
+ * durably to the new folder (flags and INTERNALDATE kept) before the
+ * originals are expunged, so a failure part way loses nothing. */
+static void
+rename_inbox(struct imapd_job *j, const char *to)
+{
+	struct imapd_session *s = j->s;
+	if (hk_store_folder_create(s->st, to) < 0) {
+		imapd_tagged(j, "NO", "[CANNOT] Mailbox cannot be created");
+		return;
+	}
+	struct hk_store_view v;
+	struct hk_store_keywords kwn;
+	if (hk_store_sync(s->st, "INBOX", NULL, &v) < 0) {
+		imapd_tagged(j, "NO", "[UNAVAILABLE] INBOX cannot be read now");
+		return;
+	}
+	if (hk_store_keywords(s->st, "INBOX", &kwn) < 0)
+		memset(&kwn, 0, sizeof(kwn));
+	uint32_t *moved = xmalloc((v.n ? v.n : 1) * sizeof(*moved));
+	size_t nm = 0;
+	bool failed = false;
+	for (size_t i = 0; i < v.n && !failed; i++) {
+		const struct hk_store_uid_msg *m = &v.v[i];
+		int fd = hk_store_open_message(s->st, "INBOX", m->filename);
+		struct stat sb;
+		if (fd < 0 || fstat(fd, &sb) < 0) {
+			if (fd >= 0)
+				close(fd);
+			continue; /* expunged meanwhile */
+		}
+		const char *names[HK_STORE_KEYWORDS_MAX];
+		size_t nk = 0;
+		for (unsigned k = 0; k < HK_STORE_KEYWORDS_MAX; k++)
+			if ((m->kw & (1u << k)) && kwn.names[k])
+				names[nk++] = kwn.names[k];
+		struct hk_store_deliver_opts o = { .folder = to, .flags = m->flags, .keywords = names, .nkeywords = nk,
+			.received = (int64_t)sb.st_mtime };
+		struct hk_store_part part = { NULL, fd, 0, (size_t)sb.st_size };
+		uint32_t uv, uid;
+		failed = hk_store_append(s->st, &o, &part, 1, &uv, &uid) < 0;
+		close(fd);
+		if (!failed)
+			moved[nm++] = m->uid;
+	}
+	size_t gone = 0;
+	if (nm && hk_store_expunge_uids(s->st, "INBOX", moved, nm, &gone) < 0)
+		failed = true;
+	if (nm)
+		j->changed_other = xstrdup("INBOX");
+	free(moved);
+	hk_store_keywords_free(&kwn);
+	hk_store_view_free(&v);
+	if (failed)
+		imapd_tagged(j, "NO", "[UNAVAILABLE] Some messages could not be moved");
+	else
+		imapd_tagged(j, "OK", "RENAME completed");
+}
+
 static void
 do_rename(struct imapd_job *j)
 {
@@ -442,12 +503,12 @@ do_rename(struct imapd_job *j)
 	char *from = folder_arg(j->cmd.mailbox.name), *to = folder_arg(j->cmd.mailbox2.name);
 	if (from == NULL || to == NULL)
 		imapd_tagged(j, "NO", "[CANNOT] Invalid mailbox name");
-	else if (strcmp(from, "INBOX") == 0)
-		imapd_tagged(j, "NO", "[CANNOT] Renaming INBOX is not supported; copy its messages instead");
-	else if (!hk_store_folder_exists(s->st, from))
-		imapd_tagged(j, "NO", "[NONEXISTENT] Mailbox does not exist");
 	else if (strcmp(to, "INBOX") == 0 || hk_store_folder_exists(s->st, to))
 		imapd_tagged(j, "NO", "[ALREADYEXISTS] Target mailbox already exists");
+	else if (strcmp(from, "INBOX") == 0)
+		rename_inbox(j, to);
+	else if (!hk_store_folder_exists(s->st, from))
+		imapd_tagged(j, "NO", "[NONEXISTENT] Mailbox does not exist");
 	else if (s->folder && strcmp(s->folder, from) == 0)
 		imapd_tagged(j, "NO", "[INUSE] Close the mailbox before renaming it");
 	else if (hk_store_folder_rename(s->st, from, to) < 0)

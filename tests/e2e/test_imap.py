@@ -373,6 +373,18 @@ with srv:
     typ, d = m._simple_command("UNSELECT")
     r.check("UNSELECT", typ == "OK")
 
+    # --- RENAME INBOX (RFC 3501 6.3.5) --------------------------------------------------------------------
+    m2_ = imaps()
+    m2_.append("INBOX", "(\\Flagged)", None, msg("to be renamed", "x\r\n"))
+    before = int(m2_.status("INBOX", "(MESSAGES)")[1][0].split()[-1].strip(b")"))
+    r.check("RENAME INBOX moves its messages into the new folder, INBOX stays", m2_.rename("INBOX", "Old-INBOX")[0] == "OK"
+            and m2_.status("INBOX", "(MESSAGES)")[1][0].endswith(b"(MESSAGES 0)")
+            and m2_.status("Old-INBOX", "(MESSAGES)")[1][0].endswith(b"(MESSAGES %d)" % before), before)
+    m2_.select("Old-INBOX")
+    typ, d = m2_.search(None, "FLAGGED", "SUBJECT", '"to be renamed"')
+    r.check("... with their flags", d[0] != b"", d)
+    m2_.logout()
+
     # --- errors and limits -------------------------------------------------------------------------------
     out = raw_tls([b"a1 FROB\r\n", b"a2 NOOP\r\n"])
     r.check("unknown command: BAD, the session goes on", b"a1 BAD" in out and b"a2 OK" in out, out)
