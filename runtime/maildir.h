@@ -36,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "store_backend.h"
 #include "util.h"
@@ -118,6 +119,52 @@ uint32_t maildir_index_name_uid(const char *filename);
  * would; 0 when it would be used as it is (*count_r messages), -1 when it
  * would be rebuilt. */
 int maildir_index_parse_check(const char *data, size_t len, size_t *count_r);
+
+/* --- the directory stamp (maildir_dirstamp.c): syncing an unchanged
+ * folder without reading new/ and cur/ ----------------------------------- */
+
+#define MAILDIR_STAMP_FILE "hikyaku-dirstamp"
+#define MAILDIR_STAMP_FILE_MAX (64u << 20)           /* larger: ignored */
+#define MAILDIR_STAMP_SETTLE_NS 2000000000LL         /* mtimes younger are not trusted */
+
+/* new/ and cur/ as two stat calls saw them, and the clock just after. */
+struct maildir_dirs {
+	bool ok;             /* both exist and were stat-ed */
+	uint64_t ino[2];     /* [0] new/, [1] cur/ */
+	int64_t mtime_ns[2], ctime_ns[2];
+	int64_t now_ns;
+};
+int maildir_dirs_stat(const char *dir, struct maildir_dirs *d);
+/* Both mtimes at least MAILDIR_STAMP_SETTLE_NS before now_ns: a change
+ * after the stat would show as a new mtime. */
+bool maildir_dirs_settled(const struct maildir_dirs *d);
+
+/* A message whose file name the index alone does not give. */
+struct maildir_stamp_exc {
+	uint32_t uid;
+	uint64_t size, vsize;
+	const char *filename; /* "new/..." or "cur/..." */
+};
+struct maildir_stamp {
+	uint64_t idx_dev, idx_ino, idx_size;
+	int64_t idx_mtime_ns;
+	struct maildir_dirs dirs;     /* ino, mtime_ns, ctime_ns */
+	struct maildir_stamp_exc *v;  /* ascending UID; names point into data */
+	size_t n;
+	char *data;
+};
+/* The folder's stamp, when it is for this index file (fstat of the one
+ * read) and these directories; false otherwise (no stamp, damaged, or
+ * anything changed). */
+bool maildir_stamp_read(const char *dir, const struct stat *idx, const struct maildir_dirs *d, struct maildir_stamp *out);
+void maildir_stamp_fini(struct maildir_stamp *s);
+/* Replaces the stamp (best effort: a failure only costs the next sync a
+ * directory read). v ascending UID. */
+void maildir_stamp_write(const char *dir, const struct stat *idx, const struct maildir_dirs *d,
+    const struct maildir_stamp_exc *v, size_t n);
+/* Parses a stamp's bytes (owned by out afterwards, also on failure:
+ * maildir_stamp_fini). 0 when well-formed. For the fuzz target too. */
+int maildir_stamp_parse(char *data, size_t len, struct maildir_stamp *out);
 
 /* --- maildir.c, for the quota scan -------------------------------------------- */
 
