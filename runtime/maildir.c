@@ -944,4 +944,5 @@ const struct hk_store_backend maildir_backend = {
 	.expunge_uids = maildir_index_expunge,
 	.claim_recent = maildir_index_claim_recent,
 	.update_flags = maildir_index_update_flags,
+	.cache_open = maildir_cache_open,
 };

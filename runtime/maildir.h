@@ -166,6 +166,16 @@ void maildir_stamp_write(const char *dir, const struct stat *idx, const struct m
  * maildir_stamp_fini). 0 when well-formed. For the fuzz target too. */
 int maildir_stamp_parse(char *data, size_t len, struct maildir_stamp *out);
 
+/* --- the message cache (maildir_cache.c; API in store.h) ------------------------ */
+
+#define MAILDIR_CACHE_FILE "hikyaku-cache"
+
+int maildir_cache_open(struct hk_store *st, const char *folder, uint32_t uidvalidity, struct hk_store_cache **c_r);
+/* For tests/fuzz/fuzz_cache.c: reads a cache file's bytes as a session
+ * would and checks every record it would use; *nrec_r: records whose sum
+ * is right. 0 when the file is sound, -1 when it would be rewritten. */
+int maildir_cache_parse_check(const char *data, size_t len, size_t *nrec_r);
+
 /* --- maildir.c, for the quota scan -------------------------------------------- */
 
 /* The folder's directory (the root for INBOX), heap; NULL (error recorded
