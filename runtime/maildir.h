@@ -125,7 +125,8 @@ int maildir_index_parse_check(const char *data, size_t len, size_t *count_r);
 
 #define MAILDIR_STAMP_FILE "hikyaku-dirstamp"
 #define MAILDIR_STAMP_FILE_MAX (64u << 20)           /* larger: ignored */
-#define MAILDIR_STAMP_SETTLE_NS 2000000000LL         /* mtimes younger are not trusted */
+#define MAILDIR_STAMP_SETTLE_NS 1000000000LL        /* mtimes younger are not trusted (whole-second times) */
+#define MAILDIR_STAMP_SETTLE_FINE_NS 500000000LL    /* the same, times with sub-second digits */
 
 /* new/ and cur/ as two stat calls saw them, and the clock just after. */
 struct maildir_dirs {
@@ -135,8 +136,9 @@ struct maildir_dirs {
 	int64_t now_ns;
 };
 int maildir_dirs_stat(const char *dir, struct maildir_dirs *d);
-/* Both mtimes at least MAILDIR_STAMP_SETTLE_NS before now_ns: a change
- * after the stat would show as a new mtime. */
+/* Both mtimes older than now_ns by more than a timestamp tick can be
+ * (MAILDIR_STAMP_SETTLE_NS, or _FINE_NS when the times have sub-second
+ * digits): a change after the stat would show as a new mtime. */
 bool maildir_dirs_settled(const struct maildir_dirs *d);
 
 /* A message whose file name the index alone does not give. */

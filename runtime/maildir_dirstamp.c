@@ -28,18 +28,28 @@
  * to make. A change after (1) gives the directory a new mtime, unless it
  * lands in the same timestamp tick as the mtime (1) saw: the clock has not
  * moved on, so the new mtime is the same number. So the stamp is written
- * only when both mtimes are at least MAILDIR_STAMP_SETTLE_NS older than
- * the clock read after (1): any later change is stamped with a later
- * tick. A folder changed in the last two seconds is therefore read in
- * full (cheap: the mailbox is busy anyway), like Dovecot's "dirty" rule.
- * The index itself is only ever replaced by rename, so another writer
+ * only when both mtimes are older than the clock read after (1) by more
+ * than a tick can be: MAILDIR_STAMP_SETTLE_NS (1 s, Dovecot's "dirty"
+ * rule) on a file system that keeps whole seconds, and
+ * MAILDIR_STAMP_SETTLE_FINE_NS (0.5 s) on one whose times carry
+ * sub-second digits (ext4, XFS, Btrfs, tmpfs: their tick is the kernel's
+ * coarse clock, one jiffy, at most 10 ms; 50 times that). Any later change
+ * is then stamped with a later tick. A folder changed within that time is
+ * read in full (cheap: the mailbox is busy anyway). (3) may also be a
+ * sync under the index lock that wrote the index from its scan without
+ * renaming anything itself (a rebuild, another program's expunge or flag
+ * change taken in). The index itself is only ever replaced by rename, so another writer
  * gives it a new inode (or, should an inode be reused, a new size or
  * mtime); the directories' inodes catch a folder deleted and created again.
  *
  * Corner cases, written down:
- *   - timestamp granularity: ext4, XFS and tmpfs keep nanoseconds but tick
- *     at the kernel's coarse clock (1-10 ms); FAT keeps 2 s. The settle
- *     rule works for any tick up to MAILDIR_STAMP_SETTLE_NS.
+ *   - timestamp granularity: a file system keeping whole seconds (ext3,
+ *     ext4 with 128-byte inodes) is told by times without sub-second
+ *     digits and gets the 1 s rule (a time that happens to fall on a whole
+ *     second only makes that folder wait 1 s). A file system with
+ *     sub-second digits but a tick coarser than 0.5 s would break the
+ *     rule; none of Linux's local ones has one (FAT's 2 s mtimes come
+ *     with whole seconds, and its names cannot hold Maildir's ':').
  *   - clock steps: a clock stepped back by more than the settle time after
  *     a stamp was written could give a later change the very mtime and
  *     ctime recorded (to the nanosecond, or to the second on a coarse file
@@ -111,8 +121,14 @@ maildir_dirs_settled(const struct maildir_dirs *d)
 {
 	if (!d->ok)
 		return false;
+	/* sub-second digits in any of the times: the file system keeps them,
+	 * and its tick is the kernel's coarse clock (a jiffy, 10 ms at most) */
+	bool fine = false;
 	for (int i = 0; i < 2; i++)
-		if (d->mtime_ns[i] > d->now_ns - MAILDIR_STAMP_SETTLE_NS)
+		fine |= d->mtime_ns[i] % 1000000000 != 0 || d->ctime_ns[i] % 1000000000 != 0;
+	int64_t settle = fine ? MAILDIR_STAMP_SETTLE_FINE_NS : MAILDIR_STAMP_SETTLE_NS;
+	for (int i = 0; i < 2; i++)
+		if (d->mtime_ns[i] > d->now_ns - settle)
 			return false; /* also a mtime in the future: a clock stepped back */
 	return true;
 }

@@ -156,6 +156,7 @@ struct sync {
 	bool scanned;      /* the lock-free pass read, scanned and matched */
 	struct reserve res;
 	bool dirty;        /* the index must be written */
+	bool renamed;      /* apply() renamed files (to carry ,U=) */
 	bool rebuilt, new_validity;
 	/* for the view: an index that existed was lost (not a first sync) */
 	bool lost;
@@ -1096,6 +1097,7 @@ apply(struct sync *s)
 			en->id = hk_store_identity(s->scan.v[en->scan].filename);
 		}
 	}
+	s->renamed = renamed[0] || renamed[1];
 	if ((renamed[0] && fsync_dir(s, "new") != 0) || (renamed[1] && fsync_dir(s, "cur") != 0))
 		return -1;
 	return 0;
@@ -1277,13 +1279,14 @@ sync_fast(struct sync *s, const struct maildir_dirs *d, const struct hk_store_vi
 	return true;
 }
 
-/* After a lock-free pass that found nothing to change: the stamp for this
- * index and these directories, when their mtimes have settled. */
+/* The stamp for the index file `ib` and the directories as `d` saw them,
+ * when their mtimes have settled. The index must list exactly what the
+ * scan (made after `d`) found: a lock-free pass that found nothing to
+ * change, or a sync under the lock that renamed nothing. */
 static void
-stamp_update(struct sync *s, const struct maildir_dirs *d)
+stamp_update(struct sync *s, const struct maildir_dirs *d, const struct stat *ib)
 {
-	struct stat ib;
-	if (!maildir_dirs_settled(d) || s->idx_fd < 0 || fstat(s->idx_fd, &ib) != 0)
+	if (!maildir_dirs_settled(d))
 		return;
 	struct uidx *x = &s->idx;
 	struct maildir_stamp_exc *v = NULL;
@@ -1302,7 +1305,7 @@ stamp_update(struct sync *s, const struct maildir_dirs *d)
 		v = xgrow(v, &cap, n + 1, sizeof *v);
 		v[n++] = (struct maildir_stamp_exc){ en->uid, m->size, m->vsize, m->filename };
 	}
-	maildir_stamp_write(s->dir, &ib, d, v, n);
+	maildir_stamp_write(s->dir, ib, d, v, n);
 	free(v);
 }
 
@@ -1333,10 +1336,21 @@ maildir_index_sync(struct hk_store *st, const char *folder, const struct hk_stor
 		goto out;
 	bool change = match(&s);
 	s.scanned = true;
-	if (!change)
-		stamp_update(&s, &d);
-	if (change && sync_locked(&s) != 0)
-		goto out;
+	struct stat ib;
+	if (!change && s.idx_fd >= 0 && fstat(s.idx_fd, &ib) == 0)
+		stamp_update(&s, &d, &ib);
+	if (change) {
+		if (sync_locked(&s) != 0)
+			goto out;
+		/* still under the lock, so the index file is the one just
+		 * written (or read); with no rename of ours since the scan it
+		 * lists the directories as the stats saw them (a rebuild, an
+		 * expunge or a flag change by another program) */
+		char *ip = xasprintf("%s/" MAILDIR_UIDX_FILE, s.dir);
+		if (!s.renamed && stat(ip, &ib) == 0)
+			stamp_update(&s, &d, &ib);
+		free(ip);
+	}
 	view_build(&s, prev, out);
 	rc = 0;
 out:;

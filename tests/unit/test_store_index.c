@@ -1274,8 +1274,46 @@ test_store_index_stamp_recent_mtime_rule(void **state)
 	sync_ok(f, &v, &v3);
 	assert_int_equal(hk_store_dir_reads(), r0 + 2);
 	assert_int_equal(v3.n, 4);
+	/* a sync under the lock that renames nothing (here: the rebuild of a
+	 * lost index from names that carry their UIDs) leaves a stamp too */
+	struct hk_store_view v4;
+	unlink_file(f, MAILDIR_UIDX_FILE);
+	age_dirs(f, -3);
+	sync_ok(f, &v3, &v4);
+	assert_true(v4.rebuilt);
+	hk_store_view_free(&v4);
+	r0 = hk_store_dir_reads();
+	sync_ok(f, &v3, &v4);
+	assert_int_equal(hk_store_dir_reads(), r0);
+	assert_int_equal(v4.n, 4);
 	hk_store_view_free(&v);
 	hk_store_view_free(&v3);
+	hk_store_view_free(&v4);
+}
+
+/* The settle rule itself: times with sub-second digits are trusted half a
+ * second on, whole-second ones after a second, future ones never. */
+static void
+test_store_index_stamp_settle_rule(void **state)
+{
+	(void)state;
+	const int64_t S = 1000000000;
+	struct maildir_dirs d = { .ok = true, .now_ns = 100 * S };
+	for (int i = 0; i < 2; i++)
+		d.mtime_ns[i] = d.ctime_ns[i] = 99 * S + S / 2 + 123; /* 0.49 s old, fine */
+	assert_false(maildir_dirs_settled(&d));
+	d.now_ns += S / 50;
+	assert_true(maildir_dirs_settled(&d));
+	d.mtime_ns[1] = d.now_ns + 5; /* a clock stepped back */
+	assert_false(maildir_dirs_settled(&d));
+	for (int i = 0; i < 2; i++)
+		d.mtime_ns[i] = d.ctime_ns[i] = 99 * S; /* whole seconds */
+	d.now_ns = 99 * S + S * 9 / 10;
+	assert_false(maildir_dirs_settled(&d));
+	d.now_ns = 100 * S + 1;
+	assert_true(maildir_dirs_settled(&d));
+	d.ok = false;
+	assert_false(maildir_dirs_settled(&d));
 }
 
 static void
@@ -1420,6 +1458,7 @@ main(void)
 		T(test_store_index_stamp_sees_foreign_changes),
 		T(test_store_index_stamp_recent_mtime_rule),
 		T(test_store_index_stamp_damaged_ignored),
+		T(test_store_index_stamp_settle_rule),
 		T(test_store_index_10000_timing),
 	};
 	return cmocka_run_group_tests_name("store_index", tests, NULL, NULL);
