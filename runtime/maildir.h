@@ -14,6 +14,9 @@
  *   <folder>/hikyaku-uidlist.lock     its lock (flock) and the UIDVALIDITY
  *   <folder>/hikyaku-uidvalidity      that survives losing the index
  *   Maildir/hikyaku-uidvalidity-last  the last UIDVALIDITY given in the mailbox
+ *   <folder>/hikyaku-dirstamp         new/ and cur/ unchanged since the index
+ *                                     matched them (maildir_dirstamp.c)
+ *   <folder>/hikyaku-cache            the message cache (maildir_cache.c)
  *
  * A '.' inside a level cannot be the on-disk separator, so it is written
  * "\2e" and a leading '~' "\7e", as Dovecot's listescape plugin does (the
