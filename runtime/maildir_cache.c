@@ -28,7 +28,8 @@
  *     a miss (the message file is read, and a new record appended).
  * The file is rewritten (temp file, rename) when it was damaged, is for
  * another UIDVALIDITY, or has grown past twice its live size (records of
- * messages still in the view, the latest per UID): compaction. Two
+ * messages still in the view, the latest per UID): compaction (the
+ * temporary file in the folder's tmp/). Two
  * compactors may race; the later rename wins, and appends that went to the
  * replaced file are lost, i.e. just misses later on.
  *
@@ -436,7 +437,8 @@ compact(struct hk_store_cache *c, const struct hk_store_view *v)
 	if (b.len + c->pending.len <= HK_STORE_CACHE_FILE_MAX)
 		buf_add(&b, c->pending.data, c->pending.len);
 	buf_reset(&c->pending);
-	char *tmp = xasprintf("%s/" MAILDIR_CACHE_FILE ".tmp.%ld.%u", c->dir, (long)getpid(), atomic_fetch_add(&seq, 1));
+	/* in the folder's tmp/: hk_store_clean_tmp removes what a crash left */
+	char *tmp = xasprintf("%s/tmp/" MAILDIR_CACHE_FILE ".%ld.%u", c->dir, (long)getpid(), atomic_fetch_add(&seq, 1));
 	char *path = xasprintf("%s/" MAILDIR_CACHE_FILE, c->dir);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {

@@ -64,7 +64,9 @@
  * Anything that does not parse, or does not match, means "read the
  * directories": the stamp is never needed for correctness, only to skip
  * work. It is replaced by rename, without fsync: after a crash it may be
- * missing or empty, which is the same as no stamp.
+ * missing or empty, which is the same as no stamp. The temporary file is
+ * written in the folder's tmp/, so hk_store_clean_tmp removes one that a
+ * crash left behind.
  *
  * SECURITY: the file may have been written by another program or damaged;
  * it is size-limited, parsed strictly (numbers, ascending UIDs, file names
@@ -279,8 +281,9 @@ maildir_stamp_write(const char *dir, const struct stat *idx, const struct maildi
 		buf_printf(&b, "%u %llu %llu %s\n", (unsigned)v[i].uid, (unsigned long long)v[i].size,
 		    (unsigned long long)v[i].vsize, v[i].filename);
 	/* a name of its own per writer: two syncers may write at once, and
-	 * either stamp is right (the later rename wins) */
-	char *tmp = xasprintf("%s/" MAILDIR_STAMP_FILE ".tmp.%ld.%u", dir, (long)getpid(), atomic_fetch_add(&seq, 1));
+	 * either stamp is right (the later rename wins); in the folder's
+	 * tmp/, where hk_store_clean_tmp finds what a crash left */
+	char *tmp = xasprintf("%s/tmp/" MAILDIR_STAMP_FILE ".%ld.%u", dir, (long)getpid(), atomic_fetch_add(&seq, 1));
 	char *path = xasprintf("%s/" MAILDIR_STAMP_FILE, dir);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	bool ok = false;
