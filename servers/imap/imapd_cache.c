@@ -43,13 +43,16 @@ imapd_cache_fill(struct imapd_session *s, struct hk_store_cache *c, size_t i, st
 	if (c == NULL || !ct->have)
 		return;
 	const struct hk_store_uid_msg *m = &s->view.v[i];
+	bool has_w = strstr(m->filename, ",W=") != NULL;
+	if (!has_w && ct->map)
+		return; /* a large file of another program's: its size would mean reading it all */
 	bool fields;
 	size_t hlen = imap_hdr_block(ct->msg.raw, ct->msg.len, &fields);
 	struct hk_store_cache_rec r = { .mtime = (int64_t)ct->sb.st_mtime };
 	/* ,W= is the size with CRLF, counted when the message was stored (as
 	 * FETCH without the file already trusts it); counting again would read
 	 * every page of a mapped 50 MB message for an ENVELOPE */
-	r.vsize = strstr(m->filename, ",W=") ? m->vsize : imap_msg_vsize(&ct->msg);
+	r.vsize = has_w ? m->vsize : imap_msg_vsize(&ct->msg);
 	if (hlen <= HK_STORE_CACHE_HDR_MAX) {
 		r.hdr = ct->msg.raw;
 		r.hdr_len = hlen;

@@ -310,7 +310,8 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 		}
 		idate = c.have ? c.sb.st_mtime : sb.st_mtime;
 		if (c.have) {
-			vsize = imap_msg_vsize(&c.msg);
+			if (f->items & IMAP_FETCH_RFC822_SIZE)
+				vsize = imap_msg_vsize(&c.msg); /* reads it all: only when asked */
 			if (!hit)
 				imapd_cache_fill(s, st->cache, seq - 1, &c);
 		}
