@@ -335,6 +335,13 @@ hk_store_cache_get(struct hk_store_cache *c, const struct hk_store_uid_msg *m, s
 	return true;
 }
 
+bool
+hk_store_cache_has(const struct hk_store_cache *c, const struct hk_store_uid_msg *m)
+{
+	const char *r = rec_find(c, m->uid);
+	return r != NULL && rec_matches(r, m);
+}
+
 static void flush(struct hk_store_cache *c);
 
 void

@@ -511,6 +511,10 @@ int hk_store_cache_open(struct hk_store *st, const char *folder, uint32_t uidval
 /* The record of view message m when there is a sound one for its identity
  * and size; its strings live until the cache is closed. */
 bool hk_store_cache_get(struct hk_store_cache *c, const struct hk_store_uid_msg *m, struct hk_store_cache_rec *r);
+/* Whether there is a record for view message m (identity and size; its
+ * checksum is not verified): a command that reads the file anyway need
+ * not put one. */
+bool hk_store_cache_has(const struct hk_store_cache *c, const struct hk_store_uid_msg *m);
 /* Records what was read of message m (copied; r->hdr NULL or longer than
  * HK_STORE_CACHE_HDR_MAX: date and size only). Buffered; written at
  * close, or when HK_STORE_CACHE_PENDING_MAX is buffered. */

@@ -122,13 +122,12 @@ uses_cache(const struct imap_fetch *f)
 	return needs_content(f) || (f->items & (IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE));
 }
 
-/* The message's items from its cache record alone, when the record has
- * all they need: c then holds the header block as the message. */
+/* The message's items from its cache record alone (no body item asked),
+ * when the record has all they need: c then holds the header block as the
+ * message. */
 static bool
 from_cache(const struct imap_fetch *f, const struct hk_store_cache_rec *r, struct imapd_content *c)
 {
-	if (needs_body(f))
-		return false;
 	bool sections = f->nsections || (f->items & IMAP_FETCH_RFC822_HEADER);
 	if (needs_content(f)) {
 		if (r->hdr == NULL)
@@ -296,8 +295,10 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 	time_t idate = 0;
 	uint64_t vsize = m->vsize;
 	struct hk_store_cache_rec cr;
-	bool hit = imapd_cache_get(s, st->cache, seq - 1, &cr);
-	if (hit && from_cache(f, &cr, &c)) {
+	/* a FETCH of bodies reads the file anyway: the cache only learns */
+	bool body = needs_body(f);
+	bool hit = body ? st->cache && hk_store_cache_has(st->cache, m) : imapd_cache_get(s, st->cache, seq - 1, &cr);
+	if (!body && hit && from_cache(f, &cr, &c)) {
 		idate = (time_t)cr.mtime;
 		vsize = cr.vsize;
 	} else {

@@ -238,6 +238,8 @@ test_store_cache_identity_mismatch_not_used(void **state)
 	s[-1] = s[-1] == 'x' ? 'y' : 'x';
 	m.filename = other;
 	assert_false(hk_store_cache_get(c, &m, &r));
+	assert_false(hk_store_cache_has(c, &m));
+	assert_true(hk_store_cache_has(c, &f->v.v[1]));
 	/* the same identity with another size (a name without ,S=) */
 	m = f->v.v[1];
 	m.size++;
