@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -726,6 +727,15 @@ fail_noerr:;
 
 /* --- reading ----------------------------------------------------------------------------- */
 
+/* Directory listings of new/ or cur/ made (hk_store_dir_reads). */
+static atomic_ullong md_dir_reads;
+
+uint64_t
+hk_store_dir_reads(void)
+{
+	return atomic_load(&md_dir_reads);
+}
+
 static int
 md_scan(struct hk_store *st, const char *folder, unsigned flags, struct hk_store_msg_list *out)
 {
@@ -748,6 +758,7 @@ md_scan(struct hk_store *st, const char *folder, unsigned flags, struct hk_store
 			free(p);
 			continue;
 		}
+		atomic_fetch_add(&md_dir_reads, 1);
 		struct dirent *e;
 		while ((e = readdir(d)) != NULL) {
 			if (e->d_name[0] == '.' || e->d_type == DT_DIR)
@@ -933,4 +944,5 @@ const struct hk_store_backend maildir_backend = {
 	.expunge_uids = maildir_index_expunge,
 	.claim_recent = maildir_index_claim_recent,
 	.update_flags = maildir_index_update_flags,
+	.cache_open = maildir_cache_open,
 };

@@ -14,6 +14,9 @@
  *   <folder>/hikyaku-uidlist.lock     its lock (flock) and the UIDVALIDITY
  *   <folder>/hikyaku-uidvalidity      that survives losing the index
  *   Maildir/hikyaku-uidvalidity-last  the last UIDVALIDITY given in the mailbox
+ *   <folder>/hikyaku-dirstamp         new/ and cur/ unchanged since the index
+ *                                     matched them (maildir_dirstamp.c)
+ *   <folder>/hikyaku-cache            the message cache (maildir_cache.c)
  *
  * A '.' inside a level cannot be the on-disk separator, so it is written
  * "\2e" and a leading '~' "\7e", as Dovecot's listescape plugin does (the
@@ -36,6 +39,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "store_backend.h"
 #include "util.h"
@@ -118,6 +122,64 @@ uint32_t maildir_index_name_uid(const char *filename);
  * would; 0 when it would be used as it is (*count_r messages), -1 when it
  * would be rebuilt. */
 int maildir_index_parse_check(const char *data, size_t len, size_t *count_r);
+
+/* --- the directory stamp (maildir_dirstamp.c): syncing an unchanged
+ * folder without reading new/ and cur/ ----------------------------------- */
+
+#define MAILDIR_STAMP_FILE "hikyaku-dirstamp"
+#define MAILDIR_STAMP_FILE_MAX (64u << 20)           /* larger: ignored */
+#define MAILDIR_STAMP_SETTLE_NS 1000000000LL        /* mtimes younger are not trusted (whole-second times) */
+#define MAILDIR_STAMP_SETTLE_FINE_NS 500000000LL    /* the same, times with sub-second digits */
+
+/* new/ and cur/ as two stat calls saw them, and the clock just after. */
+struct maildir_dirs {
+	bool ok;             /* both exist and were stat-ed */
+	uint64_t ino[2];     /* [0] new/, [1] cur/ */
+	int64_t mtime_ns[2], ctime_ns[2];
+	int64_t now_ns;
+};
+int maildir_dirs_stat(const char *dir, struct maildir_dirs *d);
+/* Both mtimes older than now_ns by more than a timestamp tick can be
+ * (MAILDIR_STAMP_SETTLE_NS, or _FINE_NS when the times have sub-second
+ * digits): a change after the stat would show as a new mtime. */
+bool maildir_dirs_settled(const struct maildir_dirs *d);
+
+/* A message whose file name the index alone does not give. */
+struct maildir_stamp_exc {
+	uint32_t uid;
+	uint64_t size, vsize;
+	const char *filename; /* "new/..." or "cur/..." */
+};
+struct maildir_stamp {
+	uint64_t idx_dev, idx_ino, idx_size;
+	int64_t idx_mtime_ns;
+	struct maildir_dirs dirs;     /* ino, mtime_ns, ctime_ns */
+	struct maildir_stamp_exc *v;  /* ascending UID; names point into data */
+	size_t n;
+	char *data;
+};
+/* The folder's stamp, when it is for this index file (fstat of the one
+ * read) and these directories; false otherwise (no stamp, damaged, or
+ * anything changed). */
+bool maildir_stamp_read(const char *dir, const struct stat *idx, const struct maildir_dirs *d, struct maildir_stamp *out);
+void maildir_stamp_fini(struct maildir_stamp *s);
+/* Replaces the stamp (best effort: a failure only costs the next sync a
+ * directory read). v ascending UID. */
+void maildir_stamp_write(const char *dir, const struct stat *idx, const struct maildir_dirs *d,
+    const struct maildir_stamp_exc *v, size_t n);
+/* Parses a stamp's bytes (owned by out afterwards, also on failure:
+ * maildir_stamp_fini). 0 when well-formed. For the fuzz target too. */
+int maildir_stamp_parse(char *data, size_t len, struct maildir_stamp *out);
+
+/* --- the message cache (maildir_cache.c; API in store.h) ------------------------ */
+
+#define MAILDIR_CACHE_FILE "hikyaku-cache"
+
+int maildir_cache_open(struct hk_store *st, const char *folder, uint32_t uidvalidity, struct hk_store_cache **c_r);
+/* For tests/fuzz/fuzz_cache.c: reads a cache file's bytes as a session
+ * would and checks every record it would use; *nrec_r: records whose sum
+ * is right. 0 when the file is sound, -1 when it would be rewritten. */
+int maildir_cache_parse_check(const char *data, size_t len, size_t *nrec_r);
 
 /* --- maildir.c, for the quota scan -------------------------------------------- */
 

@@ -31,12 +31,17 @@
  * its base name (new/X,S=5,W=6,U=42 or cur/X,S=5,W=6,U=42:2,S). The name
  * without it is the message's identity, the index key and the POP3 UIDL.
  *
- * Sync (hk_store_sync): read the index (no lock: it is replaced by rename),
- * then readdir new/ and cur/ (hk_store_scan: no stat when ,S= is there),
+ * Sync (hk_store_sync): read the index (no lock: it is replaced by rename)
+ * and stat new/ and cur/. When hikyaku-dirstamp (maildir_dirstamp.c: the
+ * argument and its corner cases are there) vouches that neither directory
+ * changed since this very index file last matched them, the view is the
+ * index plus the stamp's few irregular names: no readdir, no lock, no
+ * write. Otherwise readdir new/ and cur/ (hk_store_scan: no stat when ,S=
+ * is there),
  * and match them by identity in a hash table. When everything matches
  * (same messages, same flags, names carrying their UID) the view is built
- * from them: an unchanged folder costs one read and two readdirs, nothing
- * is locked or written. Otherwise the syncer takes the lock; if the index
+ * from them: one read and two readdirs, nothing locked, and only the stamp
+ * written (when the directories' mtimes are old enough to trust). Otherwise the syncer takes the lock; if the index
  * is no longer the file it read (held open, so its inode is not reused)
  * it reads and scans again, as another syncer may have done the work or
  * expunged what the scan lists; then:
@@ -151,6 +156,7 @@ struct sync {
 	bool scanned;      /* the lock-free pass read, scanned and matched */
 	struct reserve res;
 	bool dirty;        /* the index must be written */
+	bool renamed;      /* apply() renamed files (to carry ,U=) */
 	bool rebuilt, new_validity;
 	/* for the view: an index that existed was lost (not a first sync) */
 	bool lost;
@@ -462,11 +468,12 @@ read_fd(int fd, size_t max, char **data_r, size_t *len_r)
 	return 0;
 }
 
-/* Reads and parses the index. The file stays open (s->idx_fd), so its
- * inode cannot be reused while this sync runs: sync_locked compares it
- * with the one the name points to. */
+/* Reads and parses the index, without the identity hash (the stamp's fast
+ * path needs none). The file stays open (s->idx_fd), so its inode cannot be
+ * reused while this sync runs: sync_locked compares it with the one the
+ * name points to. */
 static void
-uidx_load(struct sync *s)
+uidx_read(struct sync *s)
 {
 	uidx_fini(&s->idx);
 	hash_clear(s);
@@ -487,7 +494,15 @@ uidx_load(struct sync *s)
 		damaged(&s->idx, errno == EFBIG ? "too large" : "unreadable");
 		return;
 	}
-	if (uidx_parse(&s->idx, data, len) != 0)
+	(void)uidx_parse(&s->idx, data, len);
+}
+
+/* The identity hash of what uidx_read parsed; a duplicate identity makes
+ * the index damaged. */
+static void
+uidx_hash(struct sync *s)
+{
+	if (s->idx.missing || s->idx.damaged)
 		return;
 	hash_reserve(s, s->idx.n);
 	for (size_t e = 0; e < s->idx.n; e++)
@@ -496,6 +511,13 @@ uidx_load(struct sync *s)
 			damaged(&s->idx, "duplicate identity");
 			return;
 		}
+}
+
+static void
+uidx_load(struct sync *s)
+{
+	uidx_read(s);
+	uidx_hash(s);
 }
 
 /* Whether the index read by this sync is still the folder's index: no
@@ -1075,6 +1097,7 @@ apply(struct sync *s)
 			en->id = hk_store_identity(s->scan.v[en->scan].filename);
 		}
 	}
+	s->renamed = renamed[0] || renamed[1];
 	if ((renamed[0] && fsync_dir(s, "new") != 0) || (renamed[1] && fsync_dir(s, "cur") != 0))
 		return -1;
 	return 0;
@@ -1135,6 +1158,8 @@ sync_locked(struct sync *s)
 	return s->dirty ? uidx_write(s) : 0;
 }
 
+static void view_expunged(const struct hk_store_view *prev, struct hk_store_view *out);
+
 static void
 view_build(struct sync *s, const struct hk_store_view *prev, struct hk_store_view *out)
 {
@@ -1155,6 +1180,13 @@ view_build(struct sync *s, const struct hk_store_view *prev, struct hk_store_vie
 			m->vsize, m->recent };
 		m->filename = NULL; /* the view owns it now */
 	}
+	view_expunged(prev, out);
+}
+
+/* out->expunged: the UIDs of prev that out does not have. */
+static void
+view_expunged(const struct hk_store_view *prev, struct hk_store_view *out)
+{
 	if (prev == NULL || prev->n == 0)
 		return;
 	out->expunged = xcalloc(prev->n, sizeof *out->expunged);
@@ -1169,6 +1201,122 @@ view_build(struct sync *s, const struct hk_store_view *prev, struct hk_store_vie
 	}
 }
 
+/* --- the unchanged folder: no readdir (maildir_dirstamp.c says why) ------------ */
+
+#define CANON_NAME_MAX (4 + NAME_MAX + 70) /* "cur/" id ",U=" uid ":2," 52 letters NUL */
+
+/* The name the index alone gives a message: "cur/<id>,U=<uid>:2,<flags>"
+ * into buf (CANON_NAME_MAX bytes); its length. */
+static size_t
+canon_name(char *buf, const struct ent *en)
+{
+	/* by hand, not printf: a sync builds 10,000 of these */
+	memcpy(buf, "cur/", 4);
+	memcpy(buf + 4, en->id.ptr, en->id.len);
+	size_t n = 4 + en->id.len;
+	memcpy(buf + n, ",U=", 3);
+	n += 3;
+	char digits[10];
+	size_t nd = 0;
+	for (uint32_t u = en->uid; u; u /= 10)
+		digits[nd++] = (char)('0' + u % 10);
+	while (nd)
+		buf[n++] = digits[--nd];
+	memcpy(buf + n, ":2,", 3);
+	n += 3;
+	for (uint32_t f = en->flags; f; f &= f - 1)
+		buf[n++] = (char)('A' + __builtin_ctz(f));
+	for (uint32_t k = en->kw; k; k &= k - 1)
+		buf[n++] = (char)('a' + __builtin_ctz(k));
+	buf[n] = '\0';
+	return n;
+}
+
+/* The view from the index and the stamp alone, when the stamp vouches for
+ * this index file and the directories as stat-ed; false (nothing built)
+ * otherwise. */
+static bool
+sync_fast(struct sync *s, const struct maildir_dirs *d, const struct hk_store_view *prev, struct hk_store_view *out)
+{
+	struct uidx *x = &s->idx;
+	struct stat ib;
+	struct maildir_stamp sp;
+	if (!d->ok || x->missing || x->damaged || s->idx_fd < 0 || fstat(s->idx_fd, &ib) != 0 ||
+	    !maildir_stamp_read(s->dir, &ib, d, &sp))
+		return false;
+	memset(out, 0, sizeof *out);
+	out->v = xcalloc(x->n ? x->n : 1, sizeof *out->v);
+	char name[CANON_NAME_MAX];
+	size_t j = 0;
+	bool ok = true;
+	for (size_t e = 0; e < x->n && ok; e++) {
+		const struct ent *en = &x->v[e];
+		struct hk_store_uid_msg *m = &out->v[out->n];
+		*m = (struct hk_store_uid_msg){ .uid = en->uid, .modseq = en->modseq, .flags = en->flags, .kw = en->kw };
+		if (j < sp.n && sp.v[j].uid == en->uid) {
+			const struct maildir_stamp_exc *xc = &sp.v[j++];
+			ok = str_eq(hk_store_identity(xc->filename), en->id);
+			m->filename = xstrdup(xc->filename);
+			m->size = xc->size;
+			m->vsize = xc->vsize;
+			m->in_new = xc->filename[0] == 'n';
+		} else {
+			/* an exception for a UID the index lacks: not this index's */
+			ok = j >= sp.n || sp.v[j].uid > en->uid;
+			size_t n = canon_name(name, en);
+			struct maildir_info info;
+			maildir_parse_filename(name + 4, &info);
+			ok = ok && info.has_size;
+			m->filename = xmalloc(n + 1);
+			memcpy(m->filename, name, n + 1);
+			m->size = info.size;
+			m->vsize = info.has_vsize ? info.vsize : info.size;
+		}
+		out->n++;
+	}
+	ok = ok && j == sp.n;
+	maildir_stamp_fini(&sp);
+	if (!ok) {
+		hk_store_view_free(out);
+		return false;
+	}
+	out->uidvalidity = x->uidvalidity;
+	out->uidnext = x->uidnext;
+	out->highestmodseq = x->highestmodseq;
+	view_expunged(prev, out);
+	return true;
+}
+
+/* The stamp for the index file `ib` and the directories as `d` saw them,
+ * when their mtimes have settled. The index must list exactly what the
+ * scan (made after `d`) found: a lock-free pass that found nothing to
+ * change, or a sync under the lock that renamed nothing. */
+static void
+stamp_update(struct sync *s, const struct maildir_dirs *d, const struct stat *ib)
+{
+	if (!maildir_dirs_settled(d))
+		return;
+	struct uidx *x = &s->idx;
+	struct maildir_stamp_exc *v = NULL;
+	size_t n = 0, cap = 0;
+	char name[CANON_NAME_MAX];
+	for (size_t e = 0; e < x->n; e++) {
+		const struct ent *en = &x->v[e];
+		if (en->scan < 0)
+			return; /* cannot be after a match without change */
+		const struct hk_store_msg *m = &s->scan.v[en->scan];
+		canon_name(name, en);
+		struct maildir_info info;
+		maildir_parse_filename(name + 4, &info);
+		if (info.has_size && info.size == m->size && strcmp(name, m->filename) == 0)
+			continue;
+		v = xgrow(v, &cap, n + 1, sizeof *v);
+		v[n++] = (struct maildir_stamp_exc){ en->uid, m->size, m->vsize, m->filename };
+	}
+	maildir_stamp_write(s->dir, ib, d, v, n);
+	free(v);
+}
+
 int
 maildir_index_sync(struct hk_store *st, const char *folder, const struct hk_store_view *prev,
     struct hk_store_view *out)
@@ -1178,14 +1326,39 @@ maildir_index_sync(struct hk_store *st, const char *folder, const struct hk_stor
 	int rc = -1;
 	if ((s.dir = maildir_folder_path(st, folder)) == NULL)
 		goto out;
-	/* the cheap path first: no lock, nothing written when nothing changed */
-	uidx_load(&s);
+	/* the cheapest path: the index read, both directories stat-ed and the
+	 * stamp saying neither changed since the index last matched them.
+	 * The index is read before the stats and the stats before the
+	 * readdirs, which is what a stamp written below needs */
+	uidx_read(&s);
+	struct maildir_dirs d;
+	(void)maildir_dirs_stat(s.dir, &d);
+	if (sync_fast(&s, &d, prev, out)) {
+		rc = 0;
+		goto out;
+	}
+	/* the cheap path: no lock, nothing written when nothing changed (but
+	 * the stamp) */
+	uidx_hash(&s);
 	if (rescan(&s) != 0)
 		goto out;
 	bool change = match(&s);
 	s.scanned = true;
-	if (change && sync_locked(&s) != 0)
-		goto out;
+	struct stat ib;
+	if (!change && s.idx_fd >= 0 && fstat(s.idx_fd, &ib) == 0)
+		stamp_update(&s, &d, &ib);
+	if (change) {
+		if (sync_locked(&s) != 0)
+			goto out;
+		/* still under the lock, so the index file is the one just
+		 * written (or read); with no rename of ours since the scan it
+		 * lists the directories as the stats saw them (a rebuild, an
+		 * expunge or a flag change by another program) */
+		char *ip = xasprintf("%s/" MAILDIR_UIDX_FILE, s.dir);
+		if (!s.renamed && stat(ip, &ib) == 0)
+			stamp_update(&s, &d, &ib);
+		free(ip);
+	}
 	view_build(&s, prev, out);
 	rc = 0;
 out:;

@@ -335,7 +335,13 @@ parse_field(const char *base, size_t blen, const char *key, uint64_t *v)
 {
 	const char *p = base, *end = base + blen;
 	size_t klen = strlen(key);
-	while ((p = memmem(p, (size_t)(end - p), key, klen)) != NULL) {
+	/* memchr for the ',' the keys start with, not memmem: names are short
+	 * and a sync parses 10,000 of them (memmem was a quarter of it) */
+	while ((p = memchr(p, key[0], (size_t)(end - p))) != NULL) {
+		if ((size_t)(end - p) < klen || memcmp(p, key, klen) != 0) {
+			p++;
+			continue;
+		}
 		const char *d = p + klen;
 		uint64_t x = 0;
 		const char *q = d;

@@ -828,3 +828,10 @@ hk_store_update_flags(struct hk_store *st, const char *folder, const struct hk_s
 		return store_fail(st, EINVAL, "bad flag update");
 	WITH_FOLDER(st, folder, c, st->be->update_flags(st, c, u, res));
 }
+
+int
+hk_store_cache_open(struct hk_store *st, const char *folder, uint32_t uidvalidity, struct hk_store_cache **c_r)
+{
+	*c_r = NULL;
+	WITH_FOLDER(st, folder, c, st->be->cache_open(st, c, uidvalidity, c_r));
+}

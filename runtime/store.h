@@ -471,6 +471,62 @@ void hk_store_keywords_free(struct hk_store_keywords *kw);
 int hk_store_keywords_assign(struct hk_store *st, const char *folder, const char *const *names, size_t n,
     uint32_t *letters_r);
 
+/* --- the message cache (IMAP FETCH and SEARCH; maildir_cache.c) -------------------
+ * Per folder, what the warm IMAP commands need of a message without opening
+ * its file: INTERNALDATE (the file's mtime), the exact RFC822.SIZE (bare LF
+ * counted as CRLF) and the raw header block, keyed by UID and valid only for
+ * the message whose identity (with its ,S= size) and size it names. A
+ * command opens the cache (one read of one file), answers what it can from
+ * it, puts what it learned by reading message files, and closes it (one
+ * appending write; a rewrite when the file is damaged or more than half
+ * dead). Any number of sessions and processes may use a folder's cache at
+ * once, without a lock. A missing, damaged or foreign cache is only slower:
+ * it is rebuilt, never trusted over the file.
+ *
+ * BLOCKING like the rest of the store. A handle belongs to one thread. */
+
+#define HK_STORE_CACHE_HDR_MAX (16 * 1024)       /* header bytes per message; longer: not cached */
+#define HK_STORE_CACHE_FILE_MAX (128u << 20)     /* bytes read, appended or rewritten per folder */
+#define HK_STORE_CACHE_PENDING_MAX (1u << 20)    /* bytes put before an append */
+#define HK_STORE_CACHE_COMPACT_MIN (64u * 1024)  /* smaller files are never compacted for size */
+
+/* hk_store_cache_rec.flags, kept for the caller: */
+#define HK_STORE_CACHE_HDR_FIELDS 1u /* every line before the header's empty line is a field */
+
+struct hk_store_cache;
+
+struct hk_store_cache_rec {
+	int64_t mtime;     /* INTERNALDATE, unix time */
+	uint64_t vsize;    /* RFC822.SIZE */
+	const char *hdr;   /* the header block through its empty line (or the whole
+	                      message when it has none); NULL when not cached */
+	size_t hdr_len;
+	uint32_t flags;    /* HK_STORE_CACHE_* */
+};
+
+/* Reads the folder's cache for this UIDVALIDITY (a cache for another one
+ * is empty, and replaced at the first write). Fails only for a folder name
+ * that cannot be on disk; a missing or unreadable file is an empty cache. */
+int hk_store_cache_open(struct hk_store *st, const char *folder, uint32_t uidvalidity, struct hk_store_cache **c_r);
+/* The record of view message m when there is a sound one for its identity
+ * and size; its strings live until the cache is closed. */
+bool hk_store_cache_get(struct hk_store_cache *c, const struct hk_store_uid_msg *m, struct hk_store_cache_rec *r);
+/* Whether there is a record for view message m (identity and size; its
+ * checksum is not verified): a command that reads the file anyway need
+ * not put one. */
+bool hk_store_cache_has(const struct hk_store_cache *c, const struct hk_store_uid_msg *m);
+/* Records what was read of message m (copied; r->hdr NULL or longer than
+ * HK_STORE_CACHE_HDR_MAX: date and size only). Buffered; written at
+ * close, or when HK_STORE_CACHE_PENDING_MAX is buffered. */
+void hk_store_cache_put(struct hk_store_cache *c, const struct hk_store_uid_msg *m, const struct hk_store_cache_rec *r);
+/* Writes what was put and compacts when needed (`v`: the folder's
+ * messages now, whose records are live), then frees. With v NULL nothing
+ * more is written and no I/O is done (a command abandoned on the loop). */
+void hk_store_cache_close(struct hk_store_cache **c, const struct hk_store_view *v);
+/* For tests: the records indexed at open; *damaged_r (may be NULL): the
+ * file was missing, foreign or damaged, or a record failed its sum. */
+size_t hk_store_cache_records(const struct hk_store_cache *c, bool *damaged_r);
+
 /* Removes files (and directories) in every folder's tmp/ whose mtime is
  * older than max_age seconds: what a crash between write and rename left
  * behind. The Maildir spec says 36 hours (HK_STORE_TMP_MAX_AGE). */
@@ -488,5 +544,8 @@ enum hk_store_op {
 	HK_STORE_OP_MKDIR,
 };
 void hk_store_set_fault_hook(int (*hook)(enum hk_store_op op, const char *path, void *arg), void *arg);
+/* How many times the process has listed a new/ or cur/ directory (every
+ * store, every thread): tests show that an unchanged folder syncs without. */
+uint64_t hk_store_dir_reads(void);
 
 #endif

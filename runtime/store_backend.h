@@ -87,6 +87,8 @@ struct hk_store_backend {
 	int (*claim_recent)(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n);
 	int (*update_flags)(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
 	    struct hk_store_flag_result *res);
+	/* the message cache (store.h) */
+	int (*cache_open)(struct hk_store *st, const char *folder, uint32_t uidvalidity, struct hk_store_cache **c_r);
 };
 
 extern const struct hk_store_backend maildir_backend;

@@ -86,6 +86,35 @@ imap_hdr_body_start(struct imap_hdr_iter *it)
 	return it->body;
 }
 
+size_t
+imap_hdr_block(const char *p, size_t len, bool *fields_r)
+{
+	struct imap_hdr_iter it;
+	struct imap_hdr_field f;
+	imap_hdr_init(&it, p, len);
+	bool clean = !(len >= 5 && memcmp(p, "From ", 5) == 0);
+	size_t expect = 0;
+	while (imap_hdr_next(&it, &f)) {
+		/* a skipped line (garbage, a stray continuation) leaves a gap */
+		clean = clean && f.start == expect;
+		for (size_t k = 0; k < f.name.len && clean; k++)
+			clean = f.name.ptr[k] > ' ' && f.name.ptr[k] < 127;
+		expect = f.end;
+	}
+	/* and nothing skipped between the last field and the empty line */
+	size_t body = it.body;
+	if (body < len || (body == len && len > expect)) {
+		size_t blank = body;
+		if (blank > 0 && p[blank - 1] == '\n')
+			blank--;
+		if (blank > 0 && p[blank - 1] == '\r')
+			blank--;
+		clean = clean && blank == expect;
+	}
+	*fields_r = clean;
+	return body;
+}
+
 void
 imap_hdr_unfold(struct hk_str value, struct hk_buf *out)
 {

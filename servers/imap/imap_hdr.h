@@ -40,6 +40,15 @@ bool imap_hdr_next(struct imap_hdr_iter *it, struct imap_hdr_field *f);
  * none). Reads through the remaining fields when called before the end. */
 size_t imap_hdr_body_start(struct imap_hdr_iter *it);
 
+/* The length of the header block of p[0..len): through its empty line,
+ * or len when there is none (what imap_hdr_body_start gives). *fields_r:
+ * every line before the empty line belongs to a field whose name is
+ * printable ASCII without blanks, and the first line is no mbox "From "
+ * line; then the MIME parser ends the header at the same empty line, so
+ * the block alone gives the same HEADER and HEADER.FIELDS sections as the
+ * whole message (a block that is not clean must not be used for those). */
+size_t imap_hdr_block(const char *p, size_t len, bool *fields_r);
+
 /* Appends the value unfolded (RFC 5322 2.2.3: CR and LF removed, the
  * blanks after them kept). */
 void imap_hdr_unfold(struct hk_str value, struct hk_buf *out);

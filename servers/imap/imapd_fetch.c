@@ -11,6 +11,10 @@
  * than a chunk (a whole big message) is copied from the mapping piece by
  * piece, so FETCH 1:* BODY[] of any mailbox costs bounded memory.
  *
+ * INTERNALDATE, RFC822.SIZE, ENVELOPE and the top-level HEADER sections
+ * come from the folder's message cache when it has the message
+ * (imapd_cache.c), and every message file read fills it.
+ *
  * A non-PEEK body section sets \Seen (RFC 3501 6.4.5) for every message of
  * the command first, in one update, and those messages' responses then
  * carry FLAGS.
@@ -32,6 +36,7 @@
 #include "imapd_int.h"
 
 struct fetch_state {
+	struct hk_store_cache *cache; /* the folder's message cache, or NULL */
 	uint32_t *uids;   /* the messages, ascending */
 	size_t n, pos;
 	uint32_t *seen;   /* UIDs this FETCH marked \Seen (their responses carry FLAGS) */
@@ -52,6 +57,9 @@ fetch_state_free(void *p)
 		return;
 	if (st->map)
 		munmap(st->map, st->map_len);
+	/* a FETCH abandoned mid-way (the client went away): what it learned
+	 * is dropped, no I/O here (this may run on the loop) */
+	hk_store_cache_close(&st->cache, NULL);
 	free(st->uids);
 	free(st->seen);
 	free(st);
@@ -89,6 +97,50 @@ needs_content(const struct imap_fetch *f)
 {
 	return f->nsections || (f->items & (IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODY | IMAP_FETCH_BODYSTRUCTURE | IMAP_FETCH_RFC822 |
 	    IMAP_FETCH_RFC822_HEADER | IMAP_FETCH_RFC822_TEXT));
+}
+
+/* Items that need more of the message than its header block. */
+static bool
+needs_body(const struct imap_fetch *f)
+{
+	if (f->items & (IMAP_FETCH_BODY | IMAP_FETCH_BODYSTRUCTURE | IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT))
+		return true;
+	for (unsigned i = 0; i < f->nsections; i++) {
+		const struct imap_fetch_section *fs = &f->sections[i];
+		if (fs->nparts != 0 || (fs->spec != IMAP_SPEC_HEADER && fs->spec != IMAP_SPEC_HEADER_FIELDS &&
+		    fs->spec != IMAP_SPEC_HEADER_FIELDS_NOT))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the message cache can answer part of this FETCH, or learn from
+ * the files it reads. */
+static bool
+uses_cache(const struct imap_fetch *f)
+{
+	return needs_content(f) || (f->items & (IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE));
+}
+
+/* The message's items from its cache record alone (no body item asked),
+ * when the record has all they need: c then holds the header block as the
+ * message. */
+static bool
+from_cache(const struct imap_fetch *f, const struct hk_store_cache_rec *r, struct imapd_content *c)
+{
+	bool sections = f->nsections || (f->items & IMAP_FETCH_RFC822_HEADER);
+	if (needs_content(f)) {
+		if (r->hdr == NULL)
+			return false; /* a header longer than the cache keeps */
+		/* HEADER sections come from the MIME parser's idea of the header:
+		 * the same on the block only when every line is a field */
+		if (sections && !(r->flags & HK_STORE_CACHE_HDR_FIELDS))
+			return false;
+		imap_msg_init(&c->msg, r->hdr, r->hdr_len);
+		c->len = r->hdr_len;
+		c->have = true;
+	}
+	return true;
 }
 
 /* The first run: which messages, and \Seen for the body fetches. */
@@ -240,12 +292,30 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 	memset(&c, 0, sizeof(c));
 	struct stat sb;
 	memset(&sb, 0, sizeof(sb));
-	bool want_size_exact = (f->items & IMAP_FETCH_RFC822_SIZE) && strstr(m->filename, ",W=") == NULL;
-	bool need = needs_content(f) || want_size_exact;
-	if ((need || (f->items & IMAP_FETCH_INTERNALDATE)) &&
-	    (need ? imapd_content_load(s, seq - 1, &c) : stat_message(s, seq - 1, &sb)) < 0) {
-		st->gone = true; /* the file went away under us (RFC 2180 4.1) */
-		return true;
+	time_t idate = 0;
+	uint64_t vsize = m->vsize;
+	struct hk_store_cache_rec cr;
+	/* a FETCH of bodies reads the file anyway: the cache only learns */
+	bool body = needs_body(f);
+	bool hit = body ? st->cache && hk_store_cache_has(st->cache, m) : imapd_cache_get(s, st->cache, seq - 1, &cr);
+	if (!body && hit && from_cache(f, &cr, &c)) {
+		idate = (time_t)cr.mtime;
+		vsize = cr.vsize;
+	} else {
+		bool want_size_exact = (f->items & IMAP_FETCH_RFC822_SIZE) && strstr(m->filename, ",W=") == NULL;
+		bool need = needs_content(f) || want_size_exact;
+		if ((need || (f->items & IMAP_FETCH_INTERNALDATE)) &&
+		    (need ? imapd_content_load(s, seq - 1, &c) : stat_message(s, seq - 1, &sb)) < 0) {
+			st->gone = true; /* the file went away under us (RFC 2180 4.1) */
+			return true;
+		}
+		idate = c.have ? c.sb.st_mtime : sb.st_mtime;
+		if (c.have) {
+			if (f->items & IMAP_FETCH_RFC822_SIZE)
+				vsize = imap_msg_vsize(&c.msg); /* reads it all: only when asked */
+			if (!hit)
+				imapd_cache_fill(s, st->cache, seq - 1, &c);
+		}
 	}
 	struct hk_buf *o = &j->out;
 	buf_printf(o, "* %u FETCH (", seq);
@@ -266,11 +336,11 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 	}
 	if (f->items & IMAP_FETCH_INTERNALDATE) {
 		buf_printf(o, "%sINTERNALDATE ", sp);
-		imap_write_datetime(o, c.have ? c.sb.st_mtime : sb.st_mtime, 0);
+		imap_write_datetime(o, idate, 0);
 		sp = " ";
 	}
 	if (f->items & IMAP_FETCH_RFC822_SIZE) {
-		buf_printf(o, "%sRFC822.SIZE %llu", sp, (unsigned long long)(c.have ? imap_msg_vsize(&c.msg) : m->vsize));
+		buf_printf(o, "%sRFC822.SIZE %llu", sp, (unsigned long long)vsize);
 		sp = " ";
 	}
 	if (f->items & IMAP_FETCH_ENVELOPE) {
@@ -339,6 +409,8 @@ imapd_cmd_fetch(struct imapd_job *j)
 		j->state_free = fetch_state_free;
 		if (!prepare(j, st))
 			return;
+		if (uses_cache(&j->cmd.fetch))
+			st->cache = imapd_cache_open(j->s);
 	}
 	while (st->pos < st->n && j->out.len < IMAPD_CHUNK) {
 		if (st->streaming) {
@@ -352,6 +424,7 @@ imapd_cmd_fetch(struct imapd_job *j)
 		j->more = true;
 		return;
 	}
+	imapd_cache_close(j->s, &st->cache);
 	if (st->gone)
 		imapd_tagged(j, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist");
 	else

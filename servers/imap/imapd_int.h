@@ -155,6 +155,18 @@ int imapd_content_load(struct imapd_session *s, size_t i, struct imapd_content *
  * streamed across chunks), NULL otherwise. */
 char *imapd_content_free(struct imapd_content *c, bool keep_map);
 
+/* --- the message cache (imapd_cache.c); worker side ----------------------------- */
+
+/* The selected folder's cache for one command; NULL when it cannot be had
+ * (then every message is read from its file). */
+struct hk_store_cache *imapd_cache_open(struct imapd_session *s);
+/* Writes what the command learned and frees (on the worker). */
+void imapd_cache_close(struct imapd_session *s, struct hk_store_cache **c);
+/* The record of view message i (c may be NULL: false). */
+bool imapd_cache_get(struct imapd_session *s, struct hk_store_cache *c, size_t i, struct hk_store_cache_rec *r);
+/* Records view message i from its loaded content (c may be NULL). */
+void imapd_cache_fill(struct imapd_session *s, struct hk_store_cache *c, size_t i, struct imapd_content *ct);
+
 /* --- commands (one file each group) ----------------------------------------------- */
 
 void imapd_cmd_folders(struct imapd_job *j);   /* LIST LSUB CREATE DELETE RENAME (UN)SUBSCRIBE STATUS NAMESPACE */

@@ -2,8 +2,10 @@
  * imapd_search.c - SEARCH and UID SEARCH (worker side): every key of RFC
  * 3501 6.4.4 and CONDSTORE's MODSEQ, evaluated per message with what it
  * needs and no more: flags, sizes, UIDs and MODSEQs come from the UID index;
- * INTERNALDATE keys stat the file; SENT* and the header keys read the
- * header; BODY and TEXT decode the message (charsets included, so UTF-8
+ * INTERNALDATE keys, SENT* and the header keys come from the folder's
+ * message cache (imapd_cache.c) when it has the message, else from the file
+ * (stat, or the header), which fills the cache; BODY and TEXT decode the
+ * message (charsets included, so UTF-8
  * search strings find Japanese text in ISO-2022-JP, Shift_JIS or EUC-JP
  * mail: servers/imap/imap_search_text.h).
  */
@@ -26,7 +28,12 @@ struct ctx {
 	size_t i;                        /* index in the view */
 	const struct hk_store_uid_msg *m;
 	uint32_t max_uid;
+	struct hk_store_cache *cache;    /* the folder's message cache, or NULL */
 	/* loaded on demand */
+	bool rec_done, rec_ok;           /* the message's cache record */
+	struct hk_store_cache_rec rec;
+	bool hdr_init;
+	struct imap_msg hdr;             /* its cached header block, as a message */
 	bool stat_done, stat_ok;
 	struct stat sb;
 	bool loaded, load_ok;
@@ -35,8 +42,22 @@ struct ctx {
 };
 
 static bool
+cached(struct ctx *c)
+{
+	if (!c->rec_done) {
+		c->rec_done = true;
+		c->rec_ok = imapd_cache_get(c->s, c->cache, c->i, &c->rec);
+	}
+	return c->rec_ok;
+}
+
+static bool
 do_stat(struct ctx *c)
 {
+	if (!c->stat_done && cached(c)) {
+		c->stat_done = c->stat_ok = true;
+		c->sb.st_mtime = (time_t)c->rec.mtime;
+	}
 	if (!c->stat_done) {
 		c->stat_done = true;
 		int fd = imapd_open_message(c->s, c->i);
@@ -57,14 +78,35 @@ content(struct ctx *c)
 		c->load_ok = imapd_content_load(c->s, c->i, &c->content) == 0;
 		if (!c->load_ok)
 			c->gone = true;
+		else if (!cached(c))
+			imapd_cache_fill(c->s, c->cache, c->i, &c->content);
 	}
 	return c->load_ok ? &c->content.msg : NULL;
+}
+
+/* What the header keys read: the cached header block when there is one
+ * (the header iterator stops at its end as it does at the empty line of
+ * the whole message), else the message. */
+static struct imap_msg *
+header(struct ctx *c)
+{
+	if (cached(c) && c->rec.hdr) {
+		if (!c->hdr_init) {
+			imap_msg_init(&c->hdr, c->rec.hdr, c->rec.hdr_len);
+			c->hdr_init = true;
+		}
+		return &c->hdr;
+	}
+	return content(c);
 }
 
 static void
 ctx_reset(struct ctx *c)
 {
 	imapd_content_free(&c->content, false);
+	if (c->hdr_init)
+		imap_msg_fini(&c->hdr);
+	c->hdr_init = c->rec_done = c->rec_ok = false;
 	c->loaded = c->load_ok = c->stat_done = c->stat_ok = false;
 }
 
@@ -95,7 +137,7 @@ static bool eval_list(struct ctx *c, const struct imap_search_key *k);
 static bool
 header_has(struct ctx *c, const char *name, const struct hk_str *needle)
 {
-	struct imap_msg *m = content(c);
+	struct imap_msg *m = header(c);
 	return m && imap_search_header(m, name, strlen(name), needle->ptr, needle->len);
 }
 
@@ -163,7 +205,7 @@ eval(struct ctx *c, const struct imap_search_key *k)
 	case IMAP_SEARCH_SENTBEFORE:
 	case IMAP_SEARCH_SENTON:
 	case IMAP_SEARCH_SENTSINCE: {
-		struct imap_msg *msg = content(c);
+		struct imap_msg *msg = header(c);
 		enum imap_sent_op op = k->op == IMAP_SEARCH_SENTBEFORE ? IMAP_SENT_BEFORE : k->op == IMAP_SEARCH_SENTON ? IMAP_SENT_ON
 		    : IMAP_SENT_SINCE;
 		return msg && imap_search_sent(msg, op, k->date.year, k->date.mon, k->date.day);
@@ -202,6 +244,27 @@ eval_list(struct ctx *c, const struct imap_search_key *k)
 	return true;
 }
 
+/* Whether a key reads the message (its date, header or text): then the
+ * message cache is worth opening. */
+static bool
+reads_message(const struct imap_search_key *k)
+{
+	for (; k; k = k->next) {
+		switch (k->op) {
+		case IMAP_SEARCH_BEFORE: case IMAP_SEARCH_ON: case IMAP_SEARCH_SINCE:
+		case IMAP_SEARCH_SENTBEFORE: case IMAP_SEARCH_SENTON: case IMAP_SEARCH_SENTSINCE:
+		case IMAP_SEARCH_FROM: case IMAP_SEARCH_TO: case IMAP_SEARCH_CC: case IMAP_SEARCH_BCC:
+		case IMAP_SEARCH_SUBJECT: case IMAP_SEARCH_HEADER: case IMAP_SEARCH_BODY: case IMAP_SEARCH_TEXT:
+			return true;
+		default:
+			break;
+		}
+		if (reads_message(k->child) || reads_message(k->child2))
+			return true;
+	}
+	return false;
+}
+
 static bool
 uses_modseq(const struct imap_search_key *k)
 {
@@ -230,6 +293,8 @@ imapd_cmd_search(struct imapd_job *j)
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	c.max_uid = s->view.n ? s->view.v[s->view.n - 1].uid : 0;
+	if (reads_message(q->keys))
+		c.cache = imapd_cache_open(s);
 	buf_adds(&j->out, "* SEARCH");
 	uint64_t top = 0;
 	bool gone = false;
@@ -246,6 +311,7 @@ imapd_cmd_search(struct imapd_job *j)
 		if (c.m->modseq > top)
 			top = c.m->modseq;
 	}
+	imapd_cache_close(s, &c.cache);
 	if (modseq && top)
 		buf_printf(&j->out, " (MODSEQ %llu)", (unsigned long long)top);
 	buf_adds(&j->out, "\r\n");

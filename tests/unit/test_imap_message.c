@@ -30,6 +30,7 @@
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_date.h"
 #include "imap/imap_envelope.h"
+#include "imap/imap_hdr.h"
 #include "imap/imap_msg.h"
 #include "imap/imap_write.h"
 #include "imap/imap_search_text.h"
@@ -980,6 +981,106 @@ test_search_text_cap(void **state)
 /* ENVELOPE of 10,000 4 KB messages from memory: reported, and bounded so a
  * regression to whole-message parsing shows (the body here is 3 KB of
  * MIME parts the envelope must never look at). */
+/* --- the header block the message cache keeps (imap_hdr_block) ----------- */
+
+/* One section's bytes as sent. */
+static void
+section_bytes(struct imap_msg *m, const char *spec, struct hk_buf *out)
+{
+	struct imap_section sec;
+	struct imap_section_data d;
+	assert_int_equal(imap_section_parse(spec, strlen(spec), &sec), 0);
+	buf_reset(out);
+	if (imap_section_resolve(m, &sec, &d) == IMAP_SECTION_OK)
+		imap_section_write(m, &d, 0, SIZE_MAX, out);
+}
+
+/* What FETCH and SEARCH answer from the block must be what they answer
+ * from the whole message: ENVELOPE, the header keys and SENT* always,
+ * the HEADER sections when the block says every line is a field. */
+static void
+check_block(struct sample *s, bool want_fields)
+{
+	bool fields;
+	size_t b = imap_hdr_block(s->data, s->len, &fields);
+	assert_true(b <= s->len);
+	assert_int_equal(fields, want_fields);
+	struct imap_msg hm;
+	imap_msg_init(&hm, s->data, b);
+	struct hk_buf x, y;
+	buf_init(&x);
+	buf_init(&y);
+	imap_envelope_write(s->data, s->len, &x);
+	imap_envelope_write(s->data, b, &y);
+	check_mem(y.data, y.len, x.data, x.len, __FILE__, __LINE__);
+	static const char *const names[] = { "From", "To", "Cc", "Subject", "X-Campaign", "Date" };
+	static const char *const needles[] = { "", "a", "example", "test", "Report", "2024" };
+	for (size_t i = 0; i < 6; i++)
+		for (size_t k = 0; k < 6; k++)
+			assert_int_equal(imap_search_header(&s->m, names[i], strlen(names[i]), needles[k], strlen(needles[k])),
+			    imap_search_header(&hm, names[i], strlen(names[i]), needles[k], strlen(needles[k])));
+	struct imap_date d1, d2;
+	bool h1 = imap_search_sent_date(&s->m, &d1), h2 = imap_search_sent_date(&hm, &d2);
+	assert_int_equal(h1, h2);
+	if (h1)
+		assert_int_equal(imap_date_key(&d1), imap_date_key(&d2));
+	if (fields) {
+		static const char *const specs[] = { "HEADER", "HEADER.FIELDS (From Subject X-Campaign)",
+			"HEADER.FIELDS.NOT (Subject)" };
+		for (size_t i = 0; i < 3; i++) {
+			section_bytes(&s->m, specs[i], &x);
+			section_bytes(&hm, specs[i], &y);
+			check_mem(y.data, y.len, x.data, x.len, __FILE__, __LINE__);
+		}
+	}
+	buf_fini(&x);
+	buf_fini(&y);
+	imap_msg_fini(&hm);
+}
+
+static void
+test_header_block_same_views(void **state)
+{
+	(void)state;
+	static const char *const files[] = { "alternative.eml", "bare-lf.eml", "encoded-words.eml", "eucjp.eml",
+		"groups.eml", "iso2022jp.eml", "missing.eml", "mixed.eml", "no-close.eml", "rfc3501-example.eml",
+		"simple.eml", "sjis.eml" };
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		struct sample s;
+		sample_load(&s, files[i]);
+		bool fields;
+		(void)imap_hdr_block(s.data, s.len, &fields);
+		check_block(&s, fields);
+		sample_free(&s);
+	}
+	/* built ones: clean, and each way a header can have lines that are
+	 * not fields (the MIME parser may end the header there) */
+	static const struct {
+		const char *text;
+		bool fields;
+	} cases[] = {
+		{ "From: a@example.jp\r\nSubject: Report\r\n  folded\r\nDate: 1 Jan 2024 00:00 +0000\r\n\r\nbody\r\n", true },
+		{ "From: a@example.jp\nSubject: bare LF\n\nbody\n", true },
+		{ "Subject: no body, no empty line\r\nFrom: a@example.jp\r\n", true },
+		{ "Subject: ends with CR\r\n\r", true },
+		{ "Subject: x\r\n\r\n", true },
+		{ "", true },
+		{ "\r\nbody only\r\n", true },
+		{ "From: a@example.jp\r\ngarbage line\r\nSubject: Report\r\n\r\nbody\r\n", false },
+		{ "From a@example.jp Mon Jan  1 00:00:00 2024\r\nSubject: Report\r\n\r\nbody\r\n", false },
+		{ "  stray continuation\r\nSubject: Report\r\n\r\nbody\r\n", false },
+		{ "From: a@example.jp\r\nX Campaign: spaced name\r\nSubject: Report\r\n\r\nbody\r\n", false },
+		{ "Subject: Report\r\ngarbage at the end\r\n", false },
+		{ "Subject: Report\r\nX-Campaign: needle-7\r\n\r\nX-Campaign: in the body\r\n", true },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct sample s;
+		sample_mem(&s, cases[i].text, strlen(cases[i].text));
+		check_block(&s, cases[i].fields);
+		sample_free(&s);
+	}
+}
+
 static void
 test_envelope_speed_10000(void **state)
 {
@@ -1020,6 +1121,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quote_quoted_literal_nil),
+		cmocka_unit_test(test_header_block_same_views),
 		cmocka_unit_test(test_address_flags_raw_groups_route),
 		cmocka_unit_test(test_mime_param_list_joins_rfc2231),
 		cmocka_unit_test(test_envelope_simple_all_fields),

@@ -1082,6 +1082,291 @@ test_store_index_write_failure(void **state)
 
 #define BIG 10000
 
+/* --- the directory stamp: an unchanged folder without readdir ---------------- */
+
+/* Sets the mtime of new/ and cur/ `secs` seconds from now (negative: in
+ * the past), as if the last change were that old (or a clock had been
+ * stepped back). */
+static void
+age_dirs(struct fx *f, int secs)
+{
+	for (int i = 0; i < 2; i++) {
+		char *p = ipath(f, i ? "cur" : "new");
+		struct timespec t[2];
+		clock_gettime(CLOCK_REALTIME, &t[0]);
+		t[1] = t[0];
+		t[1].tv_sec += secs;
+		assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+		free(p);
+	}
+}
+
+static bool
+exists(struct fx *f, const char *name)
+{
+	char *p = ipath(f, name);
+	bool r = access(p, F_OK) == 0;
+	free(p);
+	return r;
+}
+
+static void
+assert_views_equal(const struct hk_store_view *a, const struct hk_store_view *b)
+{
+	assert_int_equal(a->n, b->n);
+	assert_int_equal(a->uidvalidity, b->uidvalidity);
+	assert_int_equal(a->uidnext, b->uidnext);
+	assert_int_equal(a->highestmodseq, b->highestmodseq);
+	for (size_t i = 0; i < a->n; i++) {
+		assert_int_equal(a->v[i].uid, b->v[i].uid);
+		assert_int_equal(a->v[i].modseq, b->v[i].modseq);
+		assert_string_equal(a->v[i].filename, b->v[i].filename);
+		assert_int_equal(a->v[i].flags, b->v[i].flags);
+		assert_int_equal(a->v[i].kw, b->v[i].kw);
+		assert_int_equal(a->v[i].size, b->v[i].size);
+		assert_int_equal(a->v[i].vsize, b->v[i].vsize);
+		assert_int_equal(a->v[i].in_new, b->v[i].in_new);
+	}
+}
+
+/* A synced folder whose directories look settled, with names of every
+ * kind: ours in cur/ and new/, one without ,S= (stat for its size), one
+ * with its flag letters out of order (another program's), keywords. */
+static void
+stamp_folder(struct fx *f, struct hk_store_view *v)
+{
+	for (int i = 0; i < 4; i++)
+		free(deliver(f, NULL));
+	put(f, "new", "1700000000.foreign.host");
+	put(f, "cur", "1700000001.other.host,S=42:2,SF");
+	struct hk_store_view v0;
+	sync_ok(f, NULL, &v0);
+	uint32_t uids[2] = { v0.v[2].uid, v0.v[3].uid }; /* two of ours, into cur/ */
+	struct hk_store_flag_update u = { .uids = uids, .nuids = 2, .op = HK_STORE_FLAGS_ADD, .flags = HK_STORE_SEEN, .kw = 1 };
+	struct hk_store_flag_result res;
+	memset(&res, 0, sizeof res);
+	assert_int_equal(hk_store_update_flags(f->st, NULL, &u, &res), 0);
+	free(res.failed);
+	hk_store_view_free(&v0);
+	age_dirs(f, -10);
+	uint64_t r0 = hk_store_dir_reads();
+	sync_ok(f, NULL, v);
+	assert_int_equal(hk_store_dir_reads(), r0 + 2); /* read once, stamp written */
+	assert_true(exists(f, MAILDIR_STAMP_FILE));
+	assert_int_equal(v->n, 6);
+}
+
+static void
+test_store_index_stamp_unchanged_no_readdir(void **state)
+{
+	struct fx *f = *state;
+	struct hk_store_view v, v2, v3;
+	stamp_folder(f, &v);
+	uint64_t r0 = hk_store_dir_reads();
+	sync_ok(f, &v, &v2);
+	assert_int_equal(hk_store_dir_reads(), r0); /* no readdir */
+	assert_views_equal(&v, &v2);
+	assert_int_equal(v2.nexpunged, 0);
+	/* every kind of name came back exactly */
+	bool foreign = false, unsorted = false, innew = false;
+	for (size_t i = 0; i < v2.n; i++) {
+		foreign |= strstr(v2.v[i].filename, "foreign") != NULL;
+		unsorted |= strstr(v2.v[i].filename, ":2,SF") != NULL;
+		innew |= v2.v[i].in_new;
+		char *p = ipath(f, v2.v[i].filename);
+		assert_int_equal(access(p, F_OK), 0);
+		free(p);
+	}
+	assert_true(foreign && unsorted && innew);
+	/* another handle (another process would do the same) */
+	struct hk_store *st2;
+	struct hk_store_settings set = { 0 };
+	assert_int_equal(hk_store_open(f->root, &set, &st2), 0);
+	assert_int_equal(hk_store_sync(st2, "INBOX", NULL, &v3), 0);
+	assert_int_equal(hk_store_dir_reads(), r0);
+	assert_views_equal(&v, &v3);
+	hk_store_close(&st2);
+	hk_store_view_free(&v);
+	hk_store_view_free(&v2);
+	hk_store_view_free(&v3);
+}
+
+static void
+test_store_index_stamp_sees_foreign_changes(void **state)
+{
+	struct fx *f = *state;
+	struct hk_store_view v, v2, v3, v4, v5;
+	stamp_folder(f, &v);
+	/* a flag change by rename, outside the API */
+	const char *fn = v.v[3].filename;
+	assert_non_null(strstr(fn, "cur/"));
+	struct hk_str base = hk_store_base_name(fn);
+	char *op = ipath(f, fn), *np = xasprintf("%s/cur/%.*s:2,FS", f->root, (int)base.len, base.ptr);
+	assert_int_equal(rename(op, np), 0);
+	uint64_t r0 = hk_store_dir_reads();
+	sync_ok(f, &v, &v2);
+	assert_true(hk_store_dir_reads() > r0);
+	assert_int_equal(v2.v[3].flags, HK_STORE_SEEN | HK_STORE_FLAGGED);
+	assert_true(v2.v[3].modseq > v.highestmodseq);
+	/* settled again: the stamp comes back, then an unlink is seen */
+	age_dirs(f, -10);
+	sync_ok(f, &v2, &v3);
+	r0 = hk_store_dir_reads();
+	hk_store_view_free(&v3);
+	sync_ok(f, &v2, &v3);
+	assert_int_equal(hk_store_dir_reads(), r0);
+	unlink_file(f, v3.v[0].filename);
+	sync_ok(f, &v3, &v4);
+	assert_int_equal(v4.n, v3.n - 1);
+	assert_int_equal(v4.nexpunged, 1);
+	assert_int_equal(v4.expunged[0], v3.v[0].uid);
+	/* and a file created by another program's delivery */
+	age_dirs(f, -10);
+	sync_ok(f, &v4, &v5);
+	hk_store_view_free(&v5);
+	put(f, "new", "1800000000.late.host,S=42");
+	sync_ok(f, &v4, &v5);
+	assert_int_equal(v5.n, v4.n + 1);
+	assert_non_null(strstr(v5.v[v5.n - 1].filename, "late.host"));
+	free(op);
+	free(np);
+	hk_store_view_free(&v);
+	hk_store_view_free(&v2);
+	hk_store_view_free(&v3);
+	hk_store_view_free(&v4);
+	hk_store_view_free(&v5);
+}
+
+static void
+test_store_index_stamp_recent_mtime_rule(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < 3; i++)
+		free(deliver(f, NULL));
+	struct hk_store_view v, v2;
+	sync_ok(f, NULL, &v);
+	/* just changed: the directories are read every time, no stamp */
+	for (int k = 0; k < 3; k++) {
+		uint64_t r0 = hk_store_dir_reads();
+		sync_ok(f, &v, &v2);
+		assert_int_equal(hk_store_dir_reads(), r0 + 2);
+		assert_false(exists(f, MAILDIR_STAMP_FILE));
+		hk_store_view_free(&v2);
+	}
+	/* an mtime in the future (the clock stepped back): not trusted either */
+	age_dirs(f, 3600);
+	sync_ok(f, &v, &v2);
+	hk_store_view_free(&v2);
+	assert_false(exists(f, MAILDIR_STAMP_FILE));
+	/* settled: the next sync writes the stamp, the one after reads nothing */
+	age_dirs(f, -3);
+	sync_ok(f, &v, &v2);
+	hk_store_view_free(&v2);
+	assert_true(exists(f, MAILDIR_STAMP_FILE));
+	uint64_t r0 = hk_store_dir_reads();
+	sync_ok(f, &v, &v2);
+	assert_int_equal(hk_store_dir_reads(), r0);
+	assert_views_equal(&v, &v2);
+	hk_store_view_free(&v2);
+	/* a change through the API (a new index file): read again */
+	free(deliver(f, NULL));
+	struct hk_store_view v3;
+	sync_ok(f, &v, &v3);
+	assert_int_equal(hk_store_dir_reads(), r0 + 2);
+	assert_int_equal(v3.n, 4);
+	/* a sync under the lock that renames nothing (here: the rebuild of a
+	 * lost index from names that carry their UIDs) leaves a stamp too */
+	struct hk_store_view v4;
+	unlink_file(f, MAILDIR_UIDX_FILE);
+	age_dirs(f, -3);
+	sync_ok(f, &v3, &v4);
+	assert_true(v4.rebuilt);
+	hk_store_view_free(&v4);
+	r0 = hk_store_dir_reads();
+	sync_ok(f, &v3, &v4);
+	assert_int_equal(hk_store_dir_reads(), r0);
+	assert_int_equal(v4.n, 4);
+	hk_store_view_free(&v);
+	hk_store_view_free(&v3);
+	hk_store_view_free(&v4);
+}
+
+/* The settle rule itself: times with sub-second digits are trusted half a
+ * second on, whole-second ones after a second, future ones never. */
+static void
+test_store_index_stamp_settle_rule(void **state)
+{
+	(void)state;
+	const int64_t S = 1000000000;
+	struct maildir_dirs d = { .ok = true, .now_ns = 100 * S };
+	for (int i = 0; i < 2; i++)
+		d.mtime_ns[i] = d.ctime_ns[i] = 99 * S + S / 2 + 123; /* 0.49 s old, fine */
+	assert_false(maildir_dirs_settled(&d));
+	d.now_ns += S / 50;
+	assert_true(maildir_dirs_settled(&d));
+	d.mtime_ns[1] = d.now_ns + 5; /* a clock stepped back */
+	assert_false(maildir_dirs_settled(&d));
+	for (int i = 0; i < 2; i++)
+		d.mtime_ns[i] = d.ctime_ns[i] = 99 * S; /* whole seconds */
+	d.now_ns = 99 * S + S * 9 / 10;
+	assert_false(maildir_dirs_settled(&d));
+	d.now_ns = 100 * S + 1;
+	assert_true(maildir_dirs_settled(&d));
+	d.ok = false;
+	assert_false(maildir_dirs_settled(&d));
+}
+
+static void
+test_store_index_stamp_damaged_ignored(void **state)
+{
+	struct fx *f = *state;
+	struct hk_store_view v, v2;
+	stamp_folder(f, &v);
+	char *p = ipath(f, MAILDIR_STAMP_FILE), *good;
+	size_t len;
+	assert_int_equal(read_file(p, 1 << 20, &good, &len), 0);
+	/* garbage, a truncated one, one with a line for a UID the index
+	 * lacks, one whose name is another message's: each is ignored (the
+	 * directories are read) and a good one written again */
+	char *bad[4];
+	bad[0] = xstrdup("hikyaku-dirstamp 1 garbage\n");
+	bad[1] = xstrndup(good, len / 2);
+	struct hk_buf b;
+	buf_init(&b);
+	const char *nl = strchr(good, '\n');
+	const char *sp = nl;
+	while (sp[-1] != ' ')
+		sp--;
+	unsigned long cnt = strtoul(sp, NULL, 10);
+	buf_add(&b, good, (size_t)(sp - good));
+	buf_printf(&b, "%lu\n", cnt + 1);
+	buf_adds(&b, nl + 1);
+	buf_printf(&b, "%u 42 42 cur/x,S=42\n", (unsigned)v.uidnext + 5);
+	bad[2] = buf_steal(&b);
+	buf_init(&b);
+	buf_add(&b, good, len);
+	char *first = strstr(b.data, "\n") + 1; /* the first irregular name: make it another's */
+	char *name = strchr(strchr(strchr(first, ' ') + 1, ' ') + 1, ' ') + 1;
+	name[4] = name[4] == 'Z' ? 'Y' : 'Z';
+	bad[3] = buf_steal(&b);
+	for (int k = 0; k < 4; k++) {
+		write_file(f, MAILDIR_STAMP_FILE, bad[k], strlen(bad[k]));
+		uint64_t r0 = hk_store_dir_reads();
+		sync_ok(f, &v, &v2);
+		assert_int_equal(hk_store_dir_reads(), r0 + 2);
+		assert_views_equal(&v, &v2);
+		hk_store_view_free(&v2);
+		sync_ok(f, &v, &v2);
+		assert_int_equal(hk_store_dir_reads(), r0 + 2); /* rewritten */
+		assert_views_equal(&v, &v2);
+		hk_store_view_free(&v2);
+		free(bad[k]);
+	}
+	free(good);
+	free(p);
+	hk_store_view_free(&v);
+}
+
 static void
 test_store_index_10000_timing(void **state)
 {
@@ -1121,9 +1406,26 @@ test_store_index_10000_timing(void **state)
 		best = d < best ? d : best;
 		hk_store_view_free(&vv);
 	}
+	/* unchanged and settled: the stamp, no readdir */
+	age_dirs(f, -10);
+	struct hk_store_view vs;
+	sync_ok(f, &v4, &vs);
+	hk_store_view_free(&vs);
+	uint64_t r0 = hk_store_dir_reads();
+	double best_stamp = 1e9;
+	for (int r = 0; r < 5; r++) {
+		double a = now_ms();
+		sync_ok(f, &v4, &vs);
+		double d = now_ms() - a;
+		best_stamp = d < best_stamp ? d : best_stamp;
+		assert_views_equal(&v4, &vs);
+		hk_store_view_free(&vs);
+	}
+	assert_int_equal(hk_store_dir_reads(), r0);
 	printf("# uid index, %d messages: first sync (UIDs, renames, index) %.1f ms; unchanged %.1f ms "
-	       "(best of 5: %.1f ms); rebuild after losing the index %.1f ms; one new message %.1f ms\n",
-	    BIG, t1 - t0, t2 - t1, best, t3 - t2, t5 - t4);
+	       "(best of 5: %.1f ms; with the directory stamp, no readdir: %.1f ms); rebuild after losing the "
+	       "index %.1f ms; one new message %.1f ms\n",
+	    BIG, t1 - t0, t2 - t1, best, best_stamp, t3 - t2, t5 - t4);
 	hk_store_view_free(&v);
 	hk_store_view_free(&v2);
 	hk_store_view_free(&v3);
@@ -1152,6 +1454,11 @@ main(void)
 		T(test_store_index_concurrent_syncers),
 		T(test_store_index_concurrent_appends),
 		T(test_store_index_write_failure),
+		T(test_store_index_stamp_unchanged_no_readdir),
+		T(test_store_index_stamp_sees_foreign_changes),
+		T(test_store_index_stamp_recent_mtime_rule),
+		T(test_store_index_stamp_damaged_ignored),
+		T(test_store_index_stamp_settle_rule),
 		T(test_store_index_10000_timing),
 	};
 	return cmocka_run_group_tests_name("store_index", tests, NULL, NULL);
