@@ -31,40 +31,66 @@
 
 /* --- pattern matching (RFC 3501 6.3.8) ------------------------------------------- */
 
-/* '*' matches anything, '%' anything but the delimiter. INBOX (any case)
- * at the start of the name matches case-insensitively. */
+#define LIST_WILDCARDS_MAX 8 /* '*' and '%' in one pattern */
+
+/* '*' matches anything, '%' anything but the delimiter. A plain
+ * backtracking matcher is exponential in the wildcards ("*a*a*a*a*b"
+ * against "aaaa...": a cheap LIST could pin a worker), so a failure is
+ * remembered per (wildcard, name position): each pair is tried once, and
+ * a pattern costs O(wildcards x name length x pattern length). */
+struct matcher {
+	const char *name;
+	size_t nlen;
+	unsigned char failed[LIST_WILDCARDS_MAX][HK_STORE_FOLDER_NAME_MAX + 2];
+};
+
+static bool
+match_at(struct matcher *m, const char *pat, size_t i, unsigned w)
+{
+	for (;;) {
+		if (*pat == '\0')
+			return i == m->nlen;
+		if (*pat == '*' || *pat == '%') {
+			if (m->failed[w][i])
+				return false;
+			for (size_t k = i;; k++) {
+				if (match_at(m, pat + 1, k, w + 1))
+					return true;
+				if (k == m->nlen || (*pat == '%' && m->name[k] == '/'))
+					break;
+			}
+			m->failed[w][i] = 1;
+			return false;
+		}
+		if (i == m->nlen || *pat != m->name[i])
+			return false;
+		pat++;
+		i++;
+	}
+}
+
 static bool
 match(const char *pat, const char *name)
 {
-	if (*pat == '\0')
-		return *name == '\0';
-	if (*pat == '*') {
-		for (const char *n = name;; n++) {
-			if (match(pat + 1, n))
-				return true;
-			if (*n == '\0')
-				return false;
-		}
-	}
-	if (*pat == '%') {
-		for (const char *n = name;; n++) {
-			if (match(pat + 1, n))
-				return true;
-			if (*n == '\0' || *n == '/')
-				return false;
-		}
-	}
-	return *pat == *name && match(pat + 1, name + 1);
+	size_t nlen = strlen(name);
+	if (nlen > HK_STORE_FOLDER_NAME_MAX)
+		return false; /* no folder has such a name */
+	struct matcher *m = xcalloc(1, sizeof(*m));
+	m->name = name;
+	m->nlen = nlen;
+	bool ok = match_at(m, pat, 0, 0);
+	free(m);
+	return ok;
 }
 
-/* Patterns with many wildcards could make the matcher slow: cap them. */
+/* The memo has room for LIST_WILDCARDS_MAX wildcards; more are refused. */
 static bool
 pattern_ok(const char *p)
 {
 	unsigned w = 0;
 	for (; *p; p++)
 		w += *p == '*' || *p == '%';
-	return w <= 8;
+	return w <= LIST_WILDCARDS_MAX;
 }
 
 /* The pattern with its INBOX prefix (any case) spelt "INBOX". */

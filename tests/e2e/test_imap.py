@@ -202,6 +202,12 @@ with srv:
     r.check("RENAME", m.rename("&ZeVnLIqe-", "Archive")[0] == "OK" and m.list('""', "Archive")[1][0] is not None)
     r.check("DELETE", m.delete("Archive")[0] == "OK" and m.list('""', "Archive")[1] == [None])
     r.check("DELETE INBOX refused", err(m.delete, "INBOX")[0] != "OK")
+    m.create("a" * 200)
+    t0 = time.time()
+    typ, d = m.list('""', "*a*a*a*a*a*a*a*b")
+    r.check("LIST with many wildcards against a long name: answered at once (no backtracking blow-up)",
+            typ == "OK" and d == [None] and time.time() - t0 < 2, (typ, d, time.time() - t0))
+    m.delete("a" * 200)
     typ, d = m.lsub()
     r.check("LSUB: standard folders subscribed by default", len(d) >= 6, d)
     r.check("SUBSCRIBE Work/Reports", m.subscribe("Work/Reports")[0] == "OK" and any(b"Work/Reports" in x for x in m.lsub()[1]))
