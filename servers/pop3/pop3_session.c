@@ -473,6 +473,24 @@ do_stls(struct pop3_session *s)
 	s->have_user = false; /* RFC 2595 4: forget what came before TLS */
 }
 
+/* One SASL step on a worker with the decoded client data `d` (wiped and
+ * freed here); `has`: the client sent something (an initial response). */
+static void
+sasl_submit(struct pop3_session *s, struct hk_buf *d, bool has)
+{
+	struct job *j = job_new(s, J_SASL);
+	j->has_data = has;
+	j->len = d->len;
+	j->data = xmalloc(d->len + 1);
+	if (d->len)
+		memcpy(j->data, d->data, d->len);
+	j->data[d->len] = '\0';
+	if (d->data)
+		explicit_bzero(d->data, d->len);
+	buf_fini(d);
+	submit_login(s, j);
+}
+
 static void
 do_auth(struct pop3_session *s, const struct pop3_cmd *c)
 {
@@ -500,17 +518,7 @@ do_auth(struct pop3_session *s, const struct pop3_cmd *c)
 		return;
 	}
 	s->sasl = sasl_server_new(m, s->srv->cfg->hostname);
-	struct job *j = job_new(s, J_SASL);
-	j->has_data = has;
-	j->len = d.len;
-	j->data = xmalloc(d.len + 1);
-	if (d.len)
-		memcpy(j->data, d.data, d.len);
-	j->data[d.len] = '\0';
-	if (d.data)
-		explicit_bzero(d.data, d.len);
-	buf_fini(&d);
-	submit_login(s, j);
+	sasl_submit(s, &d, has);
 }
 
 /* A line while a SASL exchange waits for the client. */
@@ -532,17 +540,7 @@ sasl_line(struct pop3_session *s, const char *line, size_t len)
 		reply_err(s, "Malformed SASL response", true);
 		return;
 	}
-	struct job *j = job_new(s, J_SASL);
-	j->has_data = true;
-	j->len = d.len;
-	j->data = xmalloc(d.len + 1);
-	if (d.len)
-		memcpy(j->data, d.data, d.len);
-	j->data[d.len] = '\0';
-	if (d.data)
-		explicit_bzero(d.data, d.len);
-	buf_fini(&d);
-	submit_login(s, j);
+	sasl_submit(s, &d, true);
 }
 
 static void
@@ -648,30 +646,47 @@ read_whole(struct pop3_session *s, size_t idx, struct hk_buf *out)
 	return rc == 0;
 }
 
+/* Which messages to read ahead from `from` on: up to POP3_AHEAD_MAX not
+ * deleted, POP3_AHEAD_BYTES in all, stopping at a large one (it is
+ * streamed when asked for). Sets ahead_next past them. */
+static size_t
+choose_ahead(struct pop3_session *s, size_t from, size_t idx[POP3_AHEAD_MAX])
+{
+	uint64_t bytes = 0;
+	size_t n = 0, k;
+	for (k = from; k < s->md->n && n < POP3_AHEAD_MAX && bytes < POP3_AHEAD_BYTES; k++) {
+		const struct pop3_msg *m = &s->md->v[k];
+		if (m->deleted)
+			continue;
+		if (m->size > POP3_AHEAD_MSG_MAX)
+			break;
+		idx[n++] = k;
+		bytes += m->size;
+	}
+	s->ahead_next = k;
+	return n;
+}
+
+/* The synchronous read-ahead of a RETR job (worker; no prefetch is out). */
 static void
 read_ahead(struct pop3_session *s, size_t from)
 {
 	for (size_t i = 0; i < s->nahead; i++)
 		buf_fini(&s->ahead[i].data);
 	s->nahead = 0;
-	size_t total = 0, k;
-	for (k = from; k < s->md->n && s->nahead < POP3_AHEAD_MAX && total < POP3_AHEAD_BYTES; k++) {
-		const struct pop3_msg *m = &s->md->v[k];
-		if (m->deleted)
-			continue;
-		if (m->size > POP3_AHEAD_MSG_MAX)
-			break;
+	size_t idx[POP3_AHEAD_MAX];
+	size_t n = choose_ahead(s, from, idx);
+	for (size_t i = 0; i < n; i++) {
 		struct ahead *a = &s->ahead[s->nahead];
 		buf_init(&a->data);
-		if (!read_whole(s, k, &a->data)) {
+		if (!read_whole(s, idx[i], &a->data)) {
 			buf_fini(&a->data);
+			s->ahead_next = idx[i]; /* the rest is read when asked for */
 			break;
 		}
-		a->idx = k;
-		total += a->data.len;
+		a->idx = idx[i];
 		s->nahead++;
 	}
-	s->ahead_next = k;
 }
 
 /* --- background read-ahead ---------------------------------------------------
@@ -730,18 +745,7 @@ prefetch_start(struct pop3_session *s)
 {
 	struct prefetch *p = xcalloc(1, sizeof(*p));
 	p->s = s;
-	uint64_t bytes = 0;
-	size_t k;
-	for (k = s->ahead_next; k < s->md->n && p->n < POP3_AHEAD_MAX && bytes < POP3_AHEAD_BYTES; k++) {
-		const struct pop3_msg *m = &s->md->v[k];
-		if (m->deleted)
-			continue;
-		if (m->size > POP3_AHEAD_MSG_MAX)
-			break;
-		p->idx[p->n++] = k;
-		bytes += m->size;
-	}
-	s->ahead_next = k;
+	p->n = choose_ahead(s, s->ahead_next, p->idx);
 	if (p->n == 0) {
 		free(p);
 		return;
