@@ -54,6 +54,19 @@ imapd_content_load(struct imapd_session *s, size_t i, struct imapd_content *c)
 	return 0;
 }
 
+int
+imapd_stat_message(struct imapd_session *s, size_t i, struct stat *sb)
+{
+	int fd = imapd_open_message(s, i);
+	if (fd < 0)
+		return -1;
+	int rc = fstat(fd, sb);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
 char *
 imapd_content_free(struct imapd_content *c, bool keep_map)
 {

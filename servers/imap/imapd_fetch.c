@@ -66,22 +66,6 @@ fetch_state_free(void *p)
 }
 
 static bool
-u32_in(const uint32_t *v, size_t n, uint32_t x)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid] == x)
-			return true;
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-static bool
 sets_seen(const struct imap_fetch *f)
 {
 	if (f->items & (IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT))
@@ -267,17 +251,6 @@ stream_some(struct imapd_job *j, struct fetch_state *st)
 	}
 }
 
-static int
-stat_message(struct imapd_session *s, size_t i, struct stat *sb)
-{
-	int fd = imapd_open_message(s, i);
-	if (fd < 0)
-		return -1;
-	int rc = fstat(fd, sb);
-	close(fd);
-	return rc;
-}
-
 /* Returns true when the message's response is complete (else streaming). */
 static bool
 write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
@@ -305,7 +278,7 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 		bool want_size_exact = (f->items & IMAP_FETCH_RFC822_SIZE) && strstr(m->filename, ",W=") == NULL;
 		bool need = needs_content(f) || want_size_exact;
 		if ((need || (f->items & IMAP_FETCH_INTERNALDATE)) &&
-		    (need ? imapd_content_load(s, seq - 1, &c) : stat_message(s, seq - 1, &sb)) < 0) {
+		    (need ? imapd_content_load(s, seq - 1, &c) : imapd_stat_message(s, seq - 1, &sb)) < 0) {
 			st->gone = true; /* the file went away under us (RFC 2180 4.1) */
 			return true;
 		}
@@ -324,7 +297,7 @@ write_message(struct imapd_job *j, struct fetch_state *st, uint32_t uid)
 		buf_printf(o, "UID %u", m->uid);
 		sp = " ";
 	}
-	bool flags = (f->items & IMAP_FETCH_FLAGS) || u32_in(st->seen, st->nseen, uid);
+	bool flags = (f->items & IMAP_FETCH_FLAGS) || imapd_uid_in(st->seen, st->nseen, uid);
 	if (flags) {
 		buf_printf(o, "%sFLAGS ", sp);
 		imapd_write_msg_flags(s, o, m);

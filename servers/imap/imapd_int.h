@@ -127,6 +127,8 @@ int imapd_open_message(struct imapd_session *s, size_t i);
 /* Sequence number (1-based) of a UID in the view, 0 when not there. */
 uint32_t imapd_seq_of(const struct imapd_session *s, uint32_t uid);
 bool imapd_is_recent(const struct imapd_session *s, uint32_t uid);
+/* Is uid in the ascending array v[0..n)? (binary search) */
+bool imapd_uid_in(const uint32_t *v, size_t n, uint32_t uid);
 /* The set (sequence numbers, or UIDs with `uid`) as indexes into the
  * view, ascending, no duplicates; *n_r of them. UIDs not in the view are
  * left out (RFC 3501 6.4.8); '*' is the last message. *bad_r: a sequence
@@ -149,6 +151,8 @@ struct imapd_content {
 	struct imap_msg msg;
 	bool have;
 };
+/* stat(2) of view message i (INTERNALDATE is st_mtime); -1 when gone. */
+int imapd_stat_message(struct imapd_session *s, size_t i, struct stat *sb);
 /* Loads view message i; -1 when its file is gone. */
 int imapd_content_load(struct imapd_session *s, size_t i, struct imapd_content *c);
 /* Frees; with keep_map a mapping is not unmapped but returned (a literal

@@ -117,8 +117,8 @@ imapd_seq_of(const struct imapd_session *s, uint32_t uid)
 	return i < s->view.n && s->view.v[i].uid == uid ? (uint32_t)(i + 1) : 0;
 }
 
-static bool
-uid_in(const uint32_t *v, size_t n, uint32_t uid)
+bool
+imapd_uid_in(const uint32_t *v, size_t n, uint32_t uid)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
@@ -136,7 +136,7 @@ uid_in(const uint32_t *v, size_t n, uint32_t uid)
 bool
 imapd_is_recent(const struct imapd_session *s, uint32_t uid)
 {
-	return uid_in(s->recent, s->nrecent, uid);
+	return imapd_uid_in(s->recent, s->nrecent, uid);
 }
 
 size_t *
@@ -399,7 +399,7 @@ imapd_mailbox_sync(struct imapd_job *j, bool allow_expunge)
 	/* flags others changed, on messages the client knew */
 	for (size_t i = 0; i < s->view.n; i++) {
 		const struct hk_store_uid_msg *m = &s->view.v[i];
-		if (m->uid < old_next && m->modseq > old_hms && !uid_in(s->sync_skip, s->nsync_skip, m->uid)) {
+		if (m->uid < old_next && m->modseq > old_hms && !imapd_uid_in(s->sync_skip, s->nsync_skip, m->uid)) {
 			const struct hk_store_uid_msg *was = hk_store_view_find(&old, m->uid);
 			if (was == NULL || was->flags != m->flags || was->kw != m->kw || s->condstore)
 				imapd_write_flags_fetch(j, i, true);

@@ -60,10 +60,7 @@ do_stat(struct ctx *c)
 	}
 	if (!c->stat_done) {
 		c->stat_done = true;
-		int fd = imapd_open_message(c->s, c->i);
-		c->stat_ok = fd >= 0 && fstat(fd, &c->sb) == 0;
-		if (fd >= 0)
-			close(fd);
+		c->stat_ok = imapd_stat_message(c->s, c->i, &c->sb) == 0;
 		if (!c->stat_ok)
 			c->gone = true;
 	}
