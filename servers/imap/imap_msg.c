@@ -86,7 +86,9 @@ void
 imap_crlf_copy(const char *p, size_t n, size_t origin, size_t count, struct hk_buf *out)
 {
 	/* pos counts octets of the CRLF form; copy runs of raw bytes, adding
-	 * a CR before each bare LF */
+	 * a CR before each bare LF. NULs are looked for once, not per run:
+	 * messages almost never have one */
+	bool nul = memchr(p, '\0', n) != NULL;
 	size_t pos = 0, i = 0;
 	size_t end = count > SIZE_MAX - origin ? SIZE_MAX : origin + count;
 	while (i < n && pos < end) {
@@ -98,8 +100,10 @@ imap_crlf_copy(const char *p, size_t n, size_t origin, size_t count, struct hk_b
 		if (pos + run > origin) {
 			size_t from = origin > pos ? origin - pos : 0;
 			size_t upto = end - pos < run ? end - pos : run;
-			if (upto > from)
+			if (upto > from && nul)
 				add_nonul(out, p + i + from, upto - from);
+			else if (upto > from)
+				buf_add(out, p + i + from, upto - from);
 		}
 		pos += run;
 		i = run_end;

@@ -208,9 +208,14 @@ build_fields(struct imap_msg *m, const struct imap_section *sec, struct imap_sec
 enum imap_section_status
 imap_section_resolve(struct imap_msg *m, const struct imap_section *sec, struct imap_section_data *d)
 {
-	const struct mime_tree *t = imap_msg_tree(m);
 	memset(d, 0, sizeof(*d));
 	d->text = (struct hk_str){ "", 0 };
+	if (sec->nparts == 0 && sec->kind == IMAP_SECTION_ALL) {
+		/* BODY[] / RFC822: the whole message needs no part tree */
+		set_range(m, d, 0, m->len);
+		return IMAP_SECTION_OK;
+	}
+	const struct mime_tree *t = imap_msg_tree(m);
 
 	const struct mime_part *p = t->root;
 	bool msg = true; /* p is a message: its header is a message header */
