@@ -865,6 +865,28 @@ md_open_message(struct hk_store *st, const char *folder, const char *filename)
 }
 
 static int
+md_folder_open(struct hk_store *st, const char *folder)
+{
+	char *dir = maildir_folder_path(st, folder);
+	if (dir == NULL)
+		return -1;
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		store_fail(st, errno, "open(%s)", dir);
+	free(dir);
+	return fd;
+}
+
+static int
+md_open_message_at(struct hk_store *st, int folder_fd, const char *filename)
+{
+	int fd = openat(folder_fd, filename, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		store_fail(st, errno, "open(%s)", filename);
+	return fd;
+}
+
+static int
 md_keywords(struct hk_store *st, const char *folder, struct hk_store_keywords *kw)
 {
 	char *dir = maildir_folder_path(st, folder);
@@ -936,6 +958,8 @@ const struct hk_store_backend maildir_backend = {
 	.set_flags = md_set_flags,
 	.expunge = md_expunge,
 	.open_message = md_open_message,
+	.folder_open = md_folder_open,
+	.open_message_at = md_open_message_at,
 	.keywords = md_keywords,
 	.keywords_assign = md_keywords_assign,
 	.clean_tmp = md_clean_tmp,

@@ -717,6 +717,20 @@ hk_store_open_message(struct hk_store *st, const char *folder, const char *filen
 }
 
 int
+hk_store_folder_open(struct hk_store *st, const char *folder)
+{
+	WITH_FOLDER(st, folder, c, st->be->folder_open(st, c));
+}
+
+int
+hk_store_open_message_at(struct hk_store *st, int folder_fd, const char *filename)
+{
+	if (filename_ok(st, filename) != 0)
+		return -1;
+	return st->be->open_message_at(st, folder_fd, filename);
+}
+
+int
 hk_store_keywords(struct hk_store *st, const char *folder, struct hk_store_keywords *kw)
 {
 	memset(kw, 0, sizeof *kw);

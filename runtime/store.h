@@ -349,6 +349,13 @@ int hk_store_set_flags(struct hk_store *st, const char *folder, const char *file
 int hk_store_expunge(struct hk_store *st, const char *folder, const char *filename);
 /* An fd to read the message from (O_RDONLY). */
 int hk_store_open_message(struct hk_store *st, const char *folder, const char *filename);
+/* A handle (an fd) on the folder, for many hk_store_open_message_at: a
+ * session that reads thousands of messages (IMAP FETCH) then pays the
+ * path walk to the folder once, not per message. -1 on failure; close()
+ * it when done. The handle follows the folder if it is renamed. */
+int hk_store_folder_open(struct hk_store *st, const char *folder);
+/* hk_store_open_message of a message of the folder behind folder_fd. */
+int hk_store_open_message_at(struct hk_store *st, int folder_fd, const char *filename);
 /* "new/1.M2P3.host,S=5:2,S" -> "1.M2P3.host,S=5" (a slice of filename). */
 struct hk_str hk_store_base_name(const char *filename);
 

@@ -74,6 +74,8 @@ struct hk_store_backend {
 	    char **newname_r);
 	int (*expunge)(struct hk_store *st, const char *folder, const char *filename);
 	int (*open_message)(struct hk_store *st, const char *folder, const char *filename);
+	int (*folder_open)(struct hk_store *st, const char *folder);
+	int (*open_message_at)(struct hk_store *st, int folder_fd, const char *filename);
 	int (*keywords)(struct hk_store *st, const char *folder, struct hk_store_keywords *kw);
 	int (*keywords_assign)(struct hk_store *st, const char *folder, const char *const *names, size_t n,
 	    uint32_t *letters_r);

@@ -60,6 +60,7 @@ struct imapd_session {
 	bool condstore;           /* ENABLE CONDSTORE or a CONDSTORE command seen */
 	/* the selected folder, as this client knows it (worker-owned) */
 	char *folder;
+	int folder_fd;            /* hk_store_folder_open of it, -1 when none */
 	bool readonly;
 	struct hk_store_view view; /* seq n is view.v[n-1] */
 	struct hk_store_keywords kwn; /* the folder's keyword letters */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "imap/imap_write.h"
@@ -278,12 +279,20 @@ refresh_name(struct imapd_session *s, size_t i)
 	return ok;
 }
 
+static int
+open_message(struct imapd_session *s, size_t i)
+{
+	if (s->folder_fd >= 0)
+		return hk_store_open_message_at(s->st, s->folder_fd, s->view.v[i].filename);
+	return hk_store_open_message(s->st, s->folder, s->view.v[i].filename);
+}
+
 int
 imapd_open_message(struct imapd_session *s, size_t i)
 {
-	int fd = hk_store_open_message(s->st, s->folder, s->view.v[i].filename);
+	int fd = open_message(s, i);
 	if (fd < 0 && errno == ENOENT && refresh_name(s, i))
-		fd = hk_store_open_message(s->st, s->folder, s->view.v[i].filename);
+		fd = open_message(s, i);
 	return fd;
 }
 
@@ -298,6 +307,9 @@ imapd_mailbox_close(struct imapd_session *s)
 	memset(&s->kwn, 0, sizeof(s->kwn));
 	free(s->folder);
 	s->folder = NULL;
+	if (s->folder_fd >= 0)
+		close(s->folder_fd);
+	s->folder_fd = -1;
 	free(s->recent);
 	s->recent = NULL;
 	s->nrecent = 0;
@@ -323,6 +335,9 @@ imapd_mailbox_select(struct imapd_job *j, const char *folder, bool readonly)
 		    v.uidvalidity_changed ? ", new UIDVALIDITY" : "");
 	s->view = v;
 	s->folder = xstrdup(folder);
+	/* FETCH and SEARCH open messages relative to it (no path walk per
+	 * message, a fifth of a FETCH of all bodies); without it, by path */
+	s->folder_fd = hk_store_folder_open(s->st, folder);
 	s->readonly = readonly;
 	if (hk_store_keywords(s->st, folder, &s->kwn) < 0)
 		memset(&s->kwn, 0, sizeof(s->kwn));

@@ -1044,6 +1044,7 @@ imapd_session_start(struct imapd_server *srv, int fd, const struct sockaddr *sa,
 	s->refs = 1;
 	s->id = ++srv->next_id;
 	s->append_fd = -1;
+	s->folder_fd = -1;
 	s->conn = conn_new(srv->base, srv->tls, fd, sa, kind == LISTEN_IMAPS, &imapd_cbs, s);
 	if (s->conn == NULL) {
 		free(s);

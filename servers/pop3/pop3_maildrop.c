@@ -94,6 +94,8 @@ pop3_maildrop_open(const char *root, struct pop3_maildrop **md_r, char *err, siz
 	struct pop3_maildrop *md = xcalloc(1, sizeof(*md));
 	md->st = st;
 	md->lock_fd = fd;
+	/* RETR opens each message relative to it: no path walk per message */
+	md->folder_fd = hk_store_folder_open(st, "INBOX");
 	md->n = v.n;
 	md->v = xcalloc(v.n ? v.n : 1, sizeof(*md->v));
 	for (size_t i = 0; i < v.n; i++) {
@@ -120,6 +122,8 @@ pop3_maildrop_close(struct pop3_maildrop **mdp)
 		free(md->v[i].filename);
 	free(md->v);
 	hk_store_close(&md->st);
+	if (md->folder_fd >= 0)
+		close(md->folder_fd);
 	if (md->lock_fd >= 0)
 		close(md->lock_fd); /* releases the flock */
 	free(md);
@@ -134,12 +138,20 @@ struct pop3_reader {
 	char buf[READ_CHUNK];
 };
 
+static int
+open_message(struct pop3_maildrop *md, size_t idx)
+{
+	if (md->folder_fd >= 0)
+		return hk_store_open_message_at(md->st, md->folder_fd, md->v[idx].filename);
+	return hk_store_open_message(md->st, "INBOX", md->v[idx].filename);
+}
+
 struct pop3_reader *
 pop3_reader_open(struct pop3_maildrop *md, size_t idx, long top_lines)
 {
 	if (idx >= md->n)
 		return NULL;
-	int fd = hk_store_open_message(md->st, "INBOX", md->v[idx].filename);
+	int fd = open_message(md, idx);
 	if (fd < 0 && errno == ENOENT) {
 		/* renamed by another session (flags, a UID in its name): find it again */
 		struct hk_store_view v;
@@ -149,7 +161,7 @@ pop3_reader_open(struct pop3_maildrop *md, size_t idx, long top_lines)
 		if (m) {
 			free(md->v[idx].filename);
 			md->v[idx].filename = xstrdup(m->filename);
-			fd = hk_store_open_message(md->st, "INBOX", md->v[idx].filename);
+			fd = open_message(md, idx);
 		}
 		hk_store_view_free(&v);
 	}

@@ -39,6 +39,7 @@ struct pop3_maildrop {
 	size_t n;
 	struct hk_store *st;
 	int lock_fd;
+	int folder_fd; /* hk_store_folder_open of INBOX, -1 when none */
 };
 
 enum pop3_open_status { POP3_OPEN_OK, POP3_OPEN_IN_USE, POP3_OPEN_ERROR };

@@ -379,6 +379,23 @@ with srv:
     typ, d = m._simple_command("UNSELECT")
     r.check("UNSELECT", typ == "OK")
 
+    # a selected folder holds one directory handle (FETCH opens messages
+    # relative to it): SELECT, EXAMINE, CLOSE and UNSELECT never leak one
+    def server_fds():
+        return len(os.listdir("/proc/%d/fd" % srv.proc.pid))
+    fds_before = server_fds()
+    for i in range(30):
+        m.select("INBOX")
+        m.fetch("1", "(BODY.PEEK[])")
+        m.select("Work/Reports", readonly=True)
+        if i % 2:
+            m.close()
+        else:
+            m._simple_command("UNSELECT")
+    fds_after = server_fds()
+    r.check("SELECT / EXAMINE / CLOSE / UNSELECT x30 keep no folder handle open", fds_after <= fds_before + 1,
+            (fds_before, fds_after))
+
     # --- RENAME INBOX (RFC 3501 6.3.5) --------------------------------------------------------------------
     m2_ = imaps()
     m2_.append("INBOX", "(\\Flagged)", None, msg("to be renamed", "x\r\n"))
