@@ -113,7 +113,8 @@ int maildir_index_append(struct hk_store *st, const char *folder, const struct h
     const struct hk_store_part *parts, size_t nparts, uint32_t *uidvalidity_r, uint32_t *uid_r);
 int maildir_index_expunge(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n,
     size_t *expunged_r);
-int maildir_index_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n);
+int maildir_index_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n,
+    char **names_r);
 int maildir_index_update_flags(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
     struct hk_store_flag_result *res);
 /* The UID of a trailing ",U=<uid>" in the file name's base, 0 when none. */

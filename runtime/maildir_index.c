@@ -1605,7 +1605,8 @@ out:;
 }
 
 int
-maildir_index_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n)
+maildir_index_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n,
+    char **names_r)
 {
 	struct sync s;
 	sync_init(&s, st, folder);
@@ -1631,6 +1632,8 @@ maildir_index_claim_recent(struct hk_store *st, const char *folder, const uint32
 		free(m->filename);
 		m->filename = nn;
 		en->id = hk_store_identity(nn);
+		if (names_r)
+			names_r[i] = xstrdup(nn);
 	}
 out:;
 	int e = errno;

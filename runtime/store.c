@@ -826,11 +826,13 @@ hk_store_expunge_uids(struct hk_store *st, const char *folder, const uint32_t *u
 }
 
 int
-hk_store_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n)
+hk_store_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n, char **names_r)
 {
+	for (size_t i = 0; names_r && i < n; i++)
+		names_r[i] = NULL;
 	if (n && uids == NULL)
 		return store_fail(st, EINVAL, "no UIDs");
-	WITH_FOLDER(st, folder, c, st->be->claim_recent(st, c, uids, n));
+	WITH_FOLDER(st, folder, c, st->be->claim_recent(st, c, uids, n, names_r));
 }
 
 int

@@ -461,8 +461,10 @@ int hk_store_update_flags(struct hk_store *st, const char *folder, const struct 
 
 /* IMAP \Recent (RFC 3501 2.3.2): moves the messages with these UIDs that
  * are still in new/ to cur/, flags and MODSEQ unchanged, so the next
- * session does not count them as recent again. Under the index lock. */
-int hk_store_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n);
+ * session does not count them as recent again. Under the index lock.
+ * names_r (n slots, or NULL): the new file name of each message moved
+ * (free() it), NULL for the others, so the caller's view needs no sync. */
+int hk_store_claim_recent(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n, char **names_r);
 
 /* The folder's keywords: names[i] is the keyword of letter 'a' + i, NULL
  * when unassigned. Free with hk_store_keywords_free. */

@@ -86,7 +86,7 @@ struct hk_store_backend {
 	int (*append)(struct hk_store *st, const char *folder, const struct hk_store_deliver_opts *o,
 	    const struct hk_store_part *parts, size_t nparts, uint32_t *uidvalidity_r, uint32_t *uid_r);
 	int (*expunge_uids)(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n, size_t *expunged_r);
-	int (*claim_recent)(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n);
+	int (*claim_recent)(struct hk_store *st, const char *folder, const uint32_t *uids, size_t n, char **names_r);
 	int (*update_flags)(struct hk_store *st, const char *folder, const struct hk_store_flag_update *u,
 	    struct hk_store_flag_result *res);
 	/* the message cache (store.h) */

@@ -228,20 +228,23 @@ claim_recent(struct imapd_session *s, uint32_t known_below)
 	if (added)
 		qsort(s->recent, s->nrecent, sizeof(*s->recent), cmp_u32);
 	if (nclaim) {
-		if (hk_store_claim_recent(s->st, s->folder, claim, nclaim) < 0)
+		char **names = xcalloc(nclaim, sizeof(*names));
+		if (hk_store_claim_recent(s->st, s->folder, claim, nclaim, names) < 0)
 			log_warnx("imap", "#%llu: moving new messages to cur/: %s", (unsigned long long)s->id, hk_store_error(s->st));
-		/* their names changed: the view takes the new ones */
-		struct hk_store_view v;
-		if (hk_store_sync(s->st, s->folder, NULL, &v) == 0) {
-			for (size_t i = 0; i < s->view.n; i++) {
-				const struct hk_store_uid_msg *now = hk_store_view_find(&v, s->view.v[i].uid);
-				if (now && strcmp(now->filename, s->view.v[i].filename) != 0) {
-					free(s->view.v[i].filename);
-					s->view.v[i].filename = xstrdup(now->filename);
-				}
+		/* their names changed: the view takes the new ones (claim is in
+		 * view order, so one pass over both) */
+		size_t k = 0;
+		for (size_t i = 0; i < s->view.n && k < nclaim; i++) {
+			if (s->view.v[i].uid != claim[k])
+				continue;
+			if (names[k]) {
+				free(s->view.v[i].filename);
+				s->view.v[i].filename = names[k];
+				s->view.v[i].in_new = false;
 			}
-			hk_store_view_free(&v);
+			k++;
 		}
+		free(names);
 	}
 	free(claim);
 	return added;
