@@ -156,6 +156,7 @@ struct sync {
 	size_t nslots;
 	int lockfd;
 	int idx_fd;        /* the index file read, kept open (uidx_load) */
+	int dir_fd;        /* s->dir, opened for name_fix's renames; -1 */
 	bool scanned;      /* the lock-free pass read, scanned and matched */
 	struct reserve res;
 	bool dirty;        /* the index must be written */
@@ -687,6 +688,7 @@ sync_init(struct sync *s, struct hk_store *st, const char *folder)
 	s->folder = folder;
 	s->lockfd = -1;
 	s->idx_fd = -1;
+	s->dir_fd = -1;
 }
 
 static void
@@ -695,6 +697,8 @@ sync_fini(struct sync *s)
 	lock_release(s);
 	if (s->idx_fd >= 0)
 		close(s->idx_fd);
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
 	hash_clear(s);
 	uidx_fini(&s->idx);
 	hk_store_msg_list_free(&s->scan);
@@ -957,16 +961,18 @@ name_fix(struct sync *s, size_t scan, uint32_t uid)
 	size_t blen = nn.len - 4;
 	buf_adds(&nn, info);
 	bool done = false;
-	if (blen + strlen(info) <= NAME_MAX) {
-		char *op = xasprintf("%s/%s", s->dir, m->filename), *np = xasprintf("%s/%s", s->dir, nn.data);
-		if (store_rename_noreplace(AT_FDCWD, op, AT_FDCWD, np, np) == 0) {
+	/* relative to the folder: a first sync renames every file, and a
+	 * path walk from / per rename was a third of it */
+	if (s->dir_fd < 0)
+		s->dir_fd = open(s->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->dir_fd >= 0 && blen + strlen(info) <= NAME_MAX) {
+		char *op = m->filename, *np = nn.data;
+		if (store_rename_noreplace(s->dir_fd, op, s->dir_fd, np, np) == 0) {
 			free(m->filename);
 			m->filename = buf_steal(&nn);
 			s->scan_id[scan] = hk_store_identity(m->filename); /* the same bytes */
 			done = true;
 		}
-		free(op);
-		free(np);
 	}
 	buf_fini(&nn);
 	return done;
