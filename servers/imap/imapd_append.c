@@ -49,7 +49,7 @@ imapd_cmd_append(struct imapd_job *j)
 	const char *kw[HK_STORE_KEYWORDS_MAX];
 	size_t nkw = 0;
 	for (unsigned i = 0; i < c->append.flags.nkeywords; i++) {
-		if (strcasecmp(c->append.flags.keywords[i], "$Forwarded") == 0)
+		if (imapd_is_forwarded_kw(c->append.flags.keywords[i]))
 			flags |= HK_STORE_PASSED;
 		else if (nkw < HK_STORE_KEYWORDS_MAX)
 			kw[nkw++] = c->append.flags.keywords[i];

@@ -142,6 +142,10 @@ void imapd_write_flags_fetch(struct imapd_job *j, size_t i, bool with_uid);
 void imapd_write_msg_flags(struct imapd_session *s, struct hk_buf *out, const struct hk_store_uid_msg *m);
 /* Store flag bits from the parser's IMAP_FLAG_* bits and back. */
 uint32_t imapd_flags_to_store(uint32_t imap_flags);
+/* Maildir's 'P' (passed) flag is the IMAP keyword $Forwarded (RFC 5788),
+ * as in Dovecot: it is shown, stored and searched as that keyword. */
+#define IMAPD_KW_FORWARDED "$Forwarded"
+bool imapd_is_forwarded_kw(const char *keyword);
 
 /* --- a message's bytes (imapd_content.c); worker side ----------------------------- */
 

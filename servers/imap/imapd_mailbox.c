@@ -35,6 +35,12 @@ static const struct {
 	{ IMAP_FLAG_DRAFT, HK_STORE_DRAFT, "\\Draft" },
 };
 
+bool
+imapd_is_forwarded_kw(const char *keyword)
+{
+	return strcasecmp(keyword, IMAPD_KW_FORWARDED) == 0;
+}
+
 uint32_t
 imapd_flags_to_store(uint32_t imap_flags)
 {
@@ -55,8 +61,8 @@ imapd_write_msg_flags(struct imapd_session *s, struct hk_buf *out, const struct 
 			buf_printf(out, "%s%s", sp ? " " : "", sys_flags[i].name);
 			sp = true;
 		}
-	if (m->flags & HK_STORE_PASSED) { /* Maildir 'P' is the $Forwarded keyword */
-		buf_printf(out, "%s$Forwarded", sp ? " " : "");
+	if (m->flags & HK_STORE_PASSED) {
+		buf_printf(out, "%s" IMAPD_KW_FORWARDED, sp ? " " : "");
 		sp = true;
 	}
 	for (unsigned k = 0; k < HK_STORE_KEYWORDS_MAX; k++)
@@ -72,7 +78,7 @@ imapd_write_msg_flags(struct imapd_session *s, struct hk_buf *out, const struct 
 static void
 write_flag_names(struct imapd_session *s, struct hk_buf *out, bool star)
 {
-	buf_adds(out, "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded");
+	buf_adds(out, "(\\Answered \\Flagged \\Deleted \\Seen \\Draft " IMAPD_KW_FORWARDED);
 	for (unsigned k = 0; k < HK_STORE_KEYWORDS_MAX; k++)
 		if (s->kwn.names[k])
 			buf_printf(out, " %s", s->kwn.names[k]);

@@ -121,7 +121,7 @@ cmp_day(time_t t, const struct imap_day *d)
 static bool
 has_keyword(const struct ctx *c, const char *kw)
 {
-	if (strcasecmp(kw, "$Forwarded") == 0)
+	if (imapd_is_forwarded_kw(kw))
 		return c->m->flags & HK_STORE_PASSED;
 	for (unsigned k = 0; k < HK_STORE_KEYWORDS_MAX; k++)
 		if (c->s->kwn.names[k] && strcasecmp(c->s->kwn.names[k], kw) == 0)

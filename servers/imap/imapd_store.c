@@ -27,7 +27,7 @@ keyword_bits(struct imapd_session *s, const struct imap_flags *f, bool assign, u
 	const char *names[HK_STORE_KEYWORDS_MAX];
 	size_t n = 0;
 	for (unsigned i = 0; i < f->nkeywords; i++) {
-		if (strcasecmp(f->keywords[i], "$Forwarded") == 0) {
+		if (imapd_is_forwarded_kw(f->keywords[i])) {
 			*flags |= HK_STORE_PASSED;
 			continue;
 		}
