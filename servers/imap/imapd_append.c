@@ -1,6 +1,6 @@
 /*
- * imapd_append.c - APPEND (worker side). The message literal was written
- * to a spool file while it arrived (imapd_session.c); here it is stored
+ * imapd_append.c - APPEND (worker side). The message literal went to a
+ * spool while it arrived (imapd_session.c, core/spool.h); here it is stored
  * durably into the folder with its UID (hk_store_append) before the OK,
  * which carries UIDPLUS's APPENDUID.
  */
@@ -12,20 +12,15 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/spool.h"
 #include "imapd_int.h"
 
+/* The session is busy with this job: the worker owns the spool now, and
+ * no write of it is in flight (the command ran after the last one). */
 static void
 spool_done(struct imapd_session *s)
 {
-	if (s->append_fd >= 0) {
-		close(s->append_fd);
-		s->append_fd = -1;
-	}
-	if (s->append_path) {
-		unlink(s->append_path);
-		free(s->append_path);
-		s->append_path = NULL;
-	}
+	spool_free(&s->append_spool);
 }
 
 void
@@ -33,7 +28,10 @@ imapd_cmd_append(struct imapd_job *j)
 {
 	struct imapd_session *s = j->s;
 	const struct imap_cmd *c = &j->cmd;
-	if (!c->append.streamed || s->append_fd < 0 || s->append_failed || s->append_got != c->append.size) {
+	if (!c->append.streamed || s->append_spool == NULL || spool_busy(s->append_spool) ||
+	    spool_error(s->append_spool) || spool_size(s->append_spool) != c->append.size) {
+		if (s->append_spool && spool_error(s->append_spool))
+			log_error("imap", "#%llu: APPEND spool: %s", (unsigned long long)s->id, strerror(spool_error(s->append_spool)));
 		spool_done(s);
 		imapd_tagged(j, "NO", "[UNAVAILABLE] The message could not be received");
 		return;
@@ -62,9 +60,10 @@ imapd_cmd_append(struct imapd_job *j)
 		.received = c->append.has_date ? (int64_t)c->append.date : 0,
 		.check_quota = true,
 	};
-	struct hk_store_part part = { NULL, s->append_fd, 0, (size_t)c->append.size };
+	struct hk_store_part parts[2];
+	size_t nparts = spool_parts(s->append_spool, parts);
 	uint32_t validity = 0, uid = 0;
-	int rc = hk_store_append(s->st, &o, &part, 1, &validity, &uid);
+	int rc = hk_store_append(s->st, &o, parts, nparts, &validity, &uid);
 	int e = errno;
 	spool_done(s);
 	if (rc < 0) {

@@ -36,6 +36,7 @@
 enum imapd_state { IS_NOAUTH, IS_AUTH, IS_SELECTED, IS_LOGOUT };
 
 struct imapd_job;
+struct spool;
 
 struct imapd_session {
 	struct imapd_server *srv;
@@ -73,11 +74,11 @@ struct imapd_session {
 	char *idle_tag;
 	bool idle_sync_queued;
 	bool wake_pending;        /* a change came while a job ran (loop-owned) */
-	/* APPEND: the message literal is written to a spool file as it comes */
-	int append_fd;
-	char *append_path;
-	uint64_t append_size, append_got;
-	bool append_failed;
+	/* APPEND: the message literal goes to a spool as it comes (core/spool.h:
+	 * memory, then a file written by workers); the loop stops reading
+	 * while a write is behind (spool_wait) */
+	struct spool *append_spool;
+	bool spool_wait;
 	struct imapd_session *prev, *next;
 };
 

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/retention.h"
 #include "core/sasl.h"
+#include "core/spool.h"
 #include "core/worker.h"
 #include "imap/imap_write.h"
 #include "imapd_int.h"
@@ -55,12 +56,7 @@ session_free(struct imapd_session *s)
 	 * frees, nothing that waits) */
 	imapd_mailbox_close(s);
 	hk_store_close(&s->st);
-	if (s->append_fd >= 0)
-		close(s->append_fd);
-	if (s->append_path) {
-		unlink(s->append_path);
-		free(s->append_path);
-	}
+	spool_free(&s->append_spool);
 	sasl_server_free(&s->sasl);
 	free(s->sasl_tag);
 	free(s->idle_tag);
@@ -790,11 +786,7 @@ job_release(struct imapd_session *s, struct imapd_job *j)
 static void
 append_discard(struct imapd_session *s)
 {
-	if (s->append_fd < 0)
-		return;
-	close(s->append_fd);
-	s->append_fd = -1;
-	unlink(s->append_path);
+	spool_free(&s->append_spool);
 }
 
 static void
@@ -918,42 +910,46 @@ command(struct imapd_session *s, const char *text, size_t len, size_t streamed_a
 
 /* --- APPEND's message literal ---------------------------------------------------------- */
 
+static void session_process(struct imapd_session *s);
+
+/* A spool write finished (loop): go on reading. */
 static void
-append_begin(struct imapd_session *s, uint64_t size)
+spool_woken(void *arg)
 {
-	if (s->append_fd >= 0) {
-		close(s->append_fd);
-		unlink(s->append_path);
+	struct imapd_session *s = arg;
+	if (s->dead || !s->spool_wait || spool_busy(s->append_spool))
+		return;
+	s->spool_wait = false;
+	if (!s->busy) {
+		conn_resume(s->conn);
+		session_process(s);
 	}
-	free(s->append_path);
-	s->append_path = xasprintf("%s/spool/incoming/imap-append.XXXXXX", s->srv->cfg->state_dir);
-	s->append_fd = mkostemp(s->append_path, O_CLOEXEC);
-	s->append_size = size;
-	s->append_got = 0;
-	s->append_failed = false;
-	if (s->append_fd < 0) {
-		log_error("imap", "#%llu: APPEND spool %s: %s", (unsigned long long)s->id, s->append_path, strerror(errno));
-		imap_reader_reject(s->reader, "NO", "[UNAVAILABLE] Cannot store the message now");
-	}
+}
+
+static void
+spool_pause(struct imapd_session *s)
+{
+	s->spool_wait = true;
+	conn_pause(s->conn);
+}
+
+static void
+append_begin(struct imapd_session *s)
+{
+	spool_free(&s->append_spool);
+	char *dir = xasprintf("%s/spool/incoming", s->srv->cfg->state_dir);
+	s->append_spool = spool_new(s->srv->workers, dir, "imap-append", spool_woken, s);
+	free(dir);
 }
 
 static void
 append_data(struct imapd_session *s, const char *p, size_t n)
 {
-	/* the spool is in the page cache; like SMTP's DATA spool, written as
-	 * it arrives and made durable by the store's commit on a worker */
-	while (n > 0 && s->append_fd >= 0 && !s->append_failed) {
-		ssize_t w = write(s->append_fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			s->append_failed = true;
-			break;
-		}
-		p += w;
-		n -= (size_t)w;
-		s->append_got += (uint64_t)w;
-	}
+	/* made durable by the store's commit on a worker; a write error is
+	 * kept and the APPEND answered NO once the literal has been read */
+	spool_add(s->append_spool, p, n);
+	if (spool_blocked(s->append_spool))
+		spool_pause(s);
 }
 
 /* --- reading ---------------------------------------------------------------------------------- */
@@ -961,7 +957,7 @@ append_data(struct imapd_session *s, const char *p, size_t n)
 static void
 session_process(struct imapd_session *s)
 {
-	while (!s->busy && !s->dead && s->state != IS_LOGOUT) {
+	while (!s->busy && !s->spool_wait && !s->dead && s->state != IS_LOGOUT) {
 		struct imap_read_ev ev;
 		enum imap_read_event e = imap_reader_next(s->reader, &ev);
 		switch (e) {
@@ -980,12 +976,15 @@ session_process(struct imapd_session *s)
 			conn_puts(s->conn, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_READ_STREAM_BEGIN:
-			append_begin(s, ev.size);
+			append_begin(s);
 			break;
 		case IMAP_READ_STREAM_DATA:
 			append_data(s, ev.data, ev.len);
 			break;
 		case IMAP_READ_STREAM_END:
+			/* the command runs once the last write is on its way */
+			if (spool_busy(s->append_spool))
+				spool_pause(s);
 			break;
 		case IMAP_READ_ERROR: {
 			char tag[IMAP_MAX_TAG + 1];
@@ -1043,7 +1042,6 @@ imapd_session_start(struct imapd_server *srv, int fd, const struct sockaddr *sa,
 	s->srv = srv;
 	s->refs = 1;
 	s->id = ++srv->next_id;
-	s->append_fd = -1;
 	s->folder_fd = -1;
 	s->conn = conn_new(srv->base, srv->tls, fd, sa, kind == LISTEN_IMAPS, &imapd_cbs, s);
 	if (s->conn == NULL) {

@@ -38,6 +38,7 @@
 #include "compose.h"
 #include "core/log.h"
 #include "core/rulecache.h"
+#include "core/spool.h"
 #include "core/worker.h"
 #include "dns/dns.h"
 #include "fields.h"
@@ -1011,8 +1012,8 @@ data_stage(struct job *j)
 	snprintf(j->text, sizeof(j->text), "4.3.0 Temporary local problem, try again later");
 	char *raw = NULL;
 	size_t rawlen = 0;
-	if (read_file(i->tx.spool_path, m->cfg->max_message_size + 65536, &raw, &rawlen) < 0) {
-		log_error("deliver", "cannot read %s: %s", i->tx.spool_path, strerror(errno));
+	if (spool_read_all(i->tx.spool, m->cfg->max_message_size + 65536, &raw, &rawlen) < 0) {
+		log_error("deliver", "cannot read the spool: %s", strerror(errno));
 		return false;
 	}
 	d->raw = raw;

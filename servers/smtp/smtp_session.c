@@ -5,7 +5,9 @@
  * and skipped up to its end. While a hook is pending (`busy`) nothing is
  * read, so pipelined commands wait in the input buffer in order and are
  * answered in order (RFC 2920). DATA bytes go through the smtp_data push
- * parser straight into the spool file, never into memory.
+ * parser into the spool (core/spool.h: in memory up to 256 KiB, beyond
+ * that written to a file by workers; reading pauses while a write is
+ * behind, so a message costs at most about 1 MiB of memory).
  *
  * SECURITY: every client byte passes smtp_cmd or smtp_data. STARTTLS drops
  * any plaintext pipelined after it (command injection, CVE-2011-0411) and
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/spool.h"
 #include "smtp_server.h"
 #include "core/tls.h"
 #include "scram.h"
@@ -52,6 +55,8 @@ struct smtp_session {
 	struct smtp_session_info info;
 	enum sstate state;
 	bool busy;          /* a hook is pending: no reading */
+	bool spool_wait;    /* a spool write is behind (full, or DATA ended): no reading */
+	bool data_ended;    /* ... and the data hook waits for it */
 	bool discard_line;  /* skipping the rest of an over-long line */
 	bool dead;          /* the connection is gone; free when refs drop */
 	int refs;
@@ -116,15 +121,9 @@ tx_reset(struct smtp_tx *tx)
 	}
 	free(tx->rcpts);
 	free(tx->envid);
-	if (tx->spool_fd >= 0)
-		close(tx->spool_fd);
-	if (tx->spool_path) {
-		unlink(tx->spool_path);
-		free(tx->spool_path);
-	}
+	spool_free(&tx->spool);
 	free(tx->spf_header);
 	memset(tx, 0, sizeof(*tx));
-	tx->spool_fd = -1;
 }
 
 static void
@@ -354,7 +353,6 @@ do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	tx->smtputf8 = smtp_cmd_param(c, "SMTPUTF8") != NULL;
 	tx->dsn_ret = dsn_ret;
 	tx->envid = envid ? xstrndup(envid->value.ptr, envid->value.len) : NULL;
-	tx->spool_fd = -1;
 	if (s->srv->hooks && s->srv->hooks->mail) {
 		start_hook(s);
 		s->srv->hooks->mail(s);
@@ -438,20 +436,36 @@ static void
 spool_write(void *ctx, const char *p, size_t n)
 {
 	struct smtp_session *s = ctx;
-	struct smtp_tx *tx = &s->info.tx;
-	while (n > 0 && tx->spool_fd >= 0) {
-		ssize_t w = write(tx->spool_fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			/* keep reading the data to its end, then answer 451 */
-			close(tx->spool_fd);
-			tx->spool_fd = -2;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
+	/* after a write error the rest is dropped: the data is read to its
+	 * end, then answered 451 */
+	spool_add(s->info.tx.spool, p, n);
+}
+
+static void data_finished(struct smtp_session *s);
+
+/* A spool write finished (loop): go on reading, or deliver. */
+static void
+spool_woken(void *arg)
+{
+	struct smtp_session *s = arg;
+	if (s->dead || !s->spool_wait || spool_busy(s->info.tx.spool))
+		return;
+	s->spool_wait = false;
+	if (s->data_ended) {
+		s->data_ended = false;
+		data_finished(s);
 	}
+	if (!s->busy && !s->dead && s->state != ST_CLOSING) {
+		bufferevent_enable(s->bev, EV_READ);
+		session_read(s);
+	}
+}
+
+static void
+spool_pause(struct smtp_session *s)
+{
+	s->spool_wait = true;
+	bufferevent_disable(s->bev, EV_READ);
 }
 
 static void
@@ -466,18 +480,12 @@ do_data(struct smtp_session *s)
 		reply_now(s, 554, "5.5.1 No valid recipients");
 		return;
 	}
-	/* the spool file: var/spool/incoming/<id>.<random> */
+	/* a message over 256 KiB goes to var/spool/incoming/<id>.<pid>.<random> */
 	char *dir = xasprintf("%s/spool/incoming", s->srv->cfg->state_dir);
-	tx->spool_path = xasprintf("%s/%llu.%ld.XXXXXX", dir, (unsigned long long)s->info.id, (long)getpid());
+	char *prefix = xasprintf("%llu.%ld", (unsigned long long)s->info.id, (long)getpid());
+	tx->spool = spool_new(s->srv->workers, dir, prefix, spool_woken, s);
 	free(dir);
-	tx->spool_fd = mkstemp(tx->spool_path);
-	if (tx->spool_fd < 0) {
-		log_error("smtp", "cannot create %s: %s", tx->spool_path, strerror(errno));
-		free(tx->spool_path);
-		tx->spool_path = NULL;
-		reply_now(s, 451, "4.3.0 Temporary local problem, try again later");
-		return;
-	}
+	free(prefix);
 	/* the Received header is the first line of the spool (RFC 5321 4.4) */
 	struct hk_buf h;
 	buf_init(&h);
@@ -509,6 +517,12 @@ static void
 data_finished(struct smtp_session *s)
 {
 	struct smtp_tx *tx = &s->info.tx;
+	if (spool_busy(tx->spool)) {
+		/* the last chunk is still being written: deliver after it */
+		s->data_ended = true;
+		spool_pause(s);
+		return;
+	}
 	s->state = ST_CMD;
 	set_timeout(s);
 	if (s->data.bare_cr || s->data.bare_lf) {
@@ -521,7 +535,8 @@ data_finished(struct smtp_session *s)
 		tx_reset(tx);
 		return;
 	}
-	if (tx->spool_fd < 0) {
+	if (spool_error(tx->spool)) {
+		log_error("smtp", "#%llu: spool: %s", (unsigned long long)s->info.id, strerror(spool_error(tx->spool)));
 		reply_now(s, 451, "4.3.0 Temporary local problem writing the message, try again later");
 		tx_reset(tx);
 		return;
@@ -723,8 +738,12 @@ static void
 session_read(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
-	while (!s->busy && !s->dead && s->state != ST_CLOSING && s->state != ST_GREETING) {
+	while (!s->busy && !s->spool_wait && !s->dead && s->state != ST_CLOSING && s->state != ST_GREETING) {
 		if (s->state == ST_DATA) {
+			if (spool_blocked(s->info.tx.spool)) {
+				spool_pause(s);
+				return;
+			}
 			struct evbuffer_iovec v;
 			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 				return;
@@ -910,7 +929,6 @@ smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, s
 	s->refs = 1;
 	s->info.id = ++srv->next_id;
 	s->info.kind = kind;
-	s->info.tx.spool_fd = -1;
 	buf_init(&s->log);
 	srv->nsessions++;
 	s->next = srv->sessions;

@@ -25,6 +25,8 @@
 #include "smtp_data.h"
 #include "smtp_dsn.h"
 
+struct spool;
+
 struct smtp_session;
 struct smtp_server;
 
@@ -43,8 +45,7 @@ struct smtp_tx {
 	bool body_8bit, smtputf8;
 	struct smtp_rcpt *rcpts;
 	size_t nrcpt, cap_rcpt;
-	char *spool_path;  /* the message as received, Received header first */
-	int spool_fd;
+	struct spool *spool; /* the message as received, Received header first (core/spool.h) */
 	int spf;           /* enum hk_spf of the MAIL FROM identity */
 	char *spf_header;  /* Received-SPF value */
 	enum smtp_dsn_ret dsn_ret; /* RET= (RFC 3461 4.3) */
@@ -58,7 +59,8 @@ struct smtp_hooks {
 	void (*helo)(struct smtp_session *s);
 	void (*mail)(struct smtp_session *s);
 	void (*rcpt)(struct smtp_session *s, struct smtp_rcpt *r);
-	/* the message is in tx->spool_path; deliver or refuse */
+	/* the message is in tx->spool (spool_read_all on a worker); deliver
+	 * or refuse */
 	void (*data)(struct smtp_session *s);
 	/* SASL (core/sasl.h): `start` on the AUTH command (data: the decoded
 	 * initial response; has_data false when there was none), then each
