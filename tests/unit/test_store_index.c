@@ -852,12 +852,23 @@ check_consistent(struct seen *all, size_t nall)
 	free(m.id);
 }
 
+/* Four threads and a forked process sync while 30 deliveries arrive.
+ * With `rebuild`, the 40 messages first got their UIDs and the index was
+ * then deleted: every syncer starts with a missing index, and the
+ * messages keep their UIDs through the rebuild. */
 static void
-test_store_index_concurrent_syncers(void **state)
+concurrent_syncers(struct fx *f, bool rebuild)
 {
-	struct fx *f = *state;
 	for (int i = 0; i < 40; i++)
 		free(deliver(f, NULL));
+	struct hk_store_view before;
+	memset(&before, 0, sizeof before);
+	if (rebuild) {
+		sync_ok(f, NULL, &before);
+		char *ip = xasprintf("%s/" MAILDIR_UIDX_FILE, f->root);
+		assert_int_equal(unlink(ip), 0);
+		free(ip);
+	}
 	char *out = xasprintf("%s/child.txt", f->dir);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -922,9 +933,13 @@ test_store_index_concurrent_syncers(void **state)
 	struct hk_store_view v;
 	sync_ok(f, NULL, &v);
 	assert_int_equal(v.n, 70);
-	assert_int_equal(v.uidnext, 71); /* no UID spent twice or skipped */
+	if (!rebuild)
+		assert_int_equal(v.uidnext, 71); /* no UID spent twice or skipped */
 	for (size_t i = 0; i < v.n; i++)
 		assert_int_equal(maildir_index_name_uid(v.v[i].filename), v.v[i].uid);
+	for (size_t i = 0; i < before.n; i++) /* the rebuild kept every UID */
+		assert_int_equal(uid_of(&v, hk_store_identity(before.v[i].filename)), before.v[i].uid);
+	hk_store_view_free(&before);
 	seen_add(&all[CONC_THREADS + 1], &v);
 	/* dedupe each list's pairs first so the check stays quick */
 	for (size_t k = 0; k < CONC_THREADS + 2; k++) {
@@ -952,6 +967,18 @@ test_store_index_concurrent_syncers(void **state)
 	}
 	hk_store_view_free(&v);
 	free(out);
+}
+
+static void
+test_store_index_concurrent_syncers(void **state)
+{
+	concurrent_syncers(*state, false);
+}
+
+static void
+test_store_index_concurrent_rebuild(void **state)
+{
+	concurrent_syncers(*state, true);
 }
 
 #define APPENDS 12
@@ -1452,6 +1479,7 @@ main(void)
 		T(test_store_index_keywords_and_expunge_modseq),
 		T(test_store_index_change_between_pass_and_lock),
 		T(test_store_index_concurrent_syncers),
+		T(test_store_index_concurrent_rebuild),
 		T(test_store_index_concurrent_appends),
 		T(test_store_index_write_failure),
 		T(test_store_index_stamp_unchanged_no_readdir),
