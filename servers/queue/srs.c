@@ -98,7 +98,9 @@ srs_forward(const unsigned char key[SRS_KEY_LEN], const char *sender, const char
     char *out, size_t outsz)
 {
 	const char *at = strrchr(sender, '@');
-	if (at == NULL || at == sender || at[1] == '\0' || *our_domain == '\0') {
+	/* a domain with '=' could not be told from the fields of SRS0 when
+	 * a bounce comes back (fuzz_srs found it): not rewritten */
+	if (at == NULL || at == sender || at[1] == '\0' || *our_domain == '\0' || strchr(at + 1, '=') != NULL) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -30,8 +30,9 @@
 int srs_key_load(const char *path, unsigned char key[SRS_KEY_LEN]);
 
 /* Rewrites `sender` (local@domain) into `out`. -1 with errno EINVAL when
- * the sender has no '@' or is empty, ENAMETOOLONG when the result would be
- * longer than SRS_MAX_ADDRESS or outsz. */
+ * the sender has no '@', is empty or its domain has an '=' (it could not
+ * be reversed), ENAMETOOLONG when the result would be longer than
+ * SRS_MAX_ADDRESS or outsz. */
 int srs_forward(const unsigned char key[SRS_KEY_LEN], const char *sender, const char *our_domain, time_t now,
     char *out, size_t outsz);
 

@@ -73,6 +73,9 @@ test_srs_refuses(void **state)
 	assert_int_equal(srs_forward(KEY, "nodomain", "m.test", NOW, fw, sizeof(fw)), -1);
 	assert_int_equal(errno, EINVAL);
 	assert_int_equal(srs_forward(KEY, "", "m.test", NOW, fw, sizeof(fw)), -1);
+	/* a domain with '=' could not be reversed (found by fuzz_srs) */
+	assert_int_equal(srs_forward(KEY, "joe@ex=ample.org", "m.test", NOW, fw, sizeof(fw)), -1);
+	assert_int_equal(errno, EINVAL);
 	char longlocal[300];
 	memset(longlocal, 'a', 240);
 	strcpy(longlocal + 240, "@x.test");
