@@ -79,7 +79,7 @@ struct imapd_session {
 	 * while a write is behind (spool_wait) */
 	struct spool *append_spool;
 	bool spool_wait;
-	struct imapd_session *prev, *next;
+	struct session_link link; /* in srv->sessions */
 };
 
 typedef void (*imapd_work_fn)(struct imapd_job *j);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "core/config.h"
+#include "core/session_list.h"
 
 struct event_base;
 struct tls_server;
@@ -35,9 +36,8 @@ struct imapd_server {
 	struct auth_service *auth;
 	const struct retention_ctx *retention; /* at login; NULL: none */
 	struct imapd_notify *notify;           /* who has which folder selected */
-	unsigned nsessions;
 	uint64_t next_id;
-	struct imapd_session *sessions;
+	struct session_list sessions;
 };
 
 /* Sets up what the server shares (the change notifier). */

@@ -45,12 +45,7 @@ static void session_process(struct imapd_session *s);
 static void
 session_free(struct imapd_session *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else if (s->srv->sessions == s)
-		s->srv->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	session_list_remove(&s->srv->sessions, &s->link);
 	imapd_notify_unwatch(s->srv->notify, s);
 	/* no job is in flight: what is left is closed here (close(2) and
 	 * frees, nothing that waits) */
@@ -63,7 +58,6 @@ session_free(struct imapd_session *s)
 	free(s->root);
 	imap_reader_free(&s->reader);
 	conn_free(&s->conn);
-	s->srv->nsessions--;
 	free(s);
 }
 
@@ -1050,13 +1044,9 @@ imapd_session_start(struct imapd_server *srv, int fd, const struct sockaddr *sa,
 	}
 	struct imap_reader_limits lim = { IMAPD_LITERAL_MAX_NOAUTH, 0, 1u << 16 };
 	s->reader = imap_reader_new(&lim);
-	srv->nsessions++;
-	s->next = srv->sessions;
-	if (srv->sessions)
-		srv->sessions->prev = s;
-	srv->sessions = s;
+	session_list_add(&srv->sessions, &s->link);
 	conn_set_timeout(s->conn, IMAPD_TIMEOUT_NOAUTH);
-	if (srv->nsessions > srv->cfg->max_sessions) {
+	if (srv->sessions.n > srv->cfg->max_sessions) {
 		conn_puts(s->conn, "* BYE Too many connections, try again later\r\n");
 		close_after(s);
 		return;
@@ -1071,9 +1061,9 @@ imapd_session_start(struct imapd_server *srv, int fd, const struct sockaddr *sa,
 void
 imapd_server_close_all(struct imapd_server *srv)
 {
-	struct imapd_session *s = srv->sessions, *next;
-	for (; s; s = next) {
-		next = s->next;
+	for (struct session_link *k = srv->sessions.head, *next; k; k = next) {
+		next = k->next;
+		struct imapd_session *s = SESSION_OF(k, struct imapd_session, link);
 		if (!s->dead)
 			conn_close(s->conn);
 	}

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "core/config.h"
+#include "core/session_list.h"
 
 struct event_base;
 struct tls_server;
@@ -28,9 +29,8 @@ struct pop3_server {
 	/* the retention stage runs after each login, before the listing;
 	 * NULL: not at all (core/retention.h) */
 	const struct retention_ctx *retention;
-	unsigned nsessions;
 	uint64_t next_id;
-	struct pop3_session *sessions; /* every live session */
+	struct session_list sessions; /* every live session */
 };
 
 /* Starts a session on an accepted socket (implicit TLS for POP3S). */

@@ -82,7 +82,7 @@ struct pop3_session {
 	bool deferred;                /* a command waits in the input for it */
 	unsigned long long n_retr, n_dele, n_top;
 	uint64_t bytes_out;
-	struct pop3_session *prev, *next;
+	struct session_link link; /* in srv->sessions */
 };
 
 static void session_read(struct pop3_session *s);
@@ -92,12 +92,7 @@ static void session_read(struct pop3_session *s);
 static void
 session_free(struct pop3_session *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else if (s->srv->sessions == s)
-		s->srv->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	session_list_remove(&s->srv->sessions, &s->link);
 	/* no job is in flight now; closing is close(2) of a message and of
 	 * the lock file (which unlocks the maildrop) and frees: no waiting */
 	pop3_reader_free(&s->reader);
@@ -106,7 +101,6 @@ session_free(struct pop3_session *s)
 		buf_fini(&s->ahead[i].data);
 	sasl_server_free(&s->sasl);
 	conn_free(&s->conn);
-	s->srv->nsessions--;
 	explicit_bzero(s->user, sizeof(s->user));
 	free(s);
 }
@@ -1140,13 +1134,9 @@ pop3_session_start(struct pop3_server *srv, int fd, const struct sockaddr *sa, e
 		free(s);
 		return;
 	}
-	srv->nsessions++;
-	s->next = srv->sessions;
-	if (srv->sessions)
-		srv->sessions->prev = s;
-	srv->sessions = s;
+	session_list_add(&srv->sessions, &s->link);
 	conn_set_timeout(s->conn, srv->cfg->timeout_pop3);
-	if (srv->nsessions > srv->cfg->max_sessions) {
+	if (srv->sessions.n > srv->cfg->max_sessions) {
 		conn_puts(s->conn, "-ERR [SYS/TEMP] Too many connections, try again later\r\n");
 		s->state = PS_CLOSING;
 		conn_close_after_flush(s->conn);
@@ -1167,9 +1157,9 @@ pop3_session_start(struct pop3_server *srv, int fd, const struct sockaddr *sa, e
 void
 pop3_server_close_all(struct pop3_server *srv)
 {
-	struct pop3_session *s = srv->sessions, *next;
-	for (; s; s = next) {
-		next = s->next;
+	for (struct session_link *k = srv->sessions.head, *next; k; k = next) {
+		next = k->next;
+		struct pop3_session *s = SESSION_OF(k, struct pop3_session, link);
 		if (!s->dead)
 			conn_close(s->conn); /* may free s now, or when its job comes back */
 	}

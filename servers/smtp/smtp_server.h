@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/session_list.h"
 #include "smtp_session.h"
 
 struct event_base;
@@ -24,9 +25,8 @@ struct smtp_server {
 	struct auth_service *auth; /* accounts handles and failed-login accounting, shared with POP3/IMAP */
 	const struct smtp_hooks *hooks;
 	void *hooks_ctx;
-	unsigned nsessions;
 	uint64_t next_id;
-	struct smtp_session *sessions; /* every live session (shutdown closes them) */
+	struct session_list sessions; /* every live session (shutdown closes them) */
 };
 
 /* Closes every session (at shutdown, before the worker pool is freed:

@@ -68,7 +68,7 @@ struct smtp_session {
 	struct hk_buf log;
 	struct event *close_ev; /* waits for the last reply to leave under TLS */
 	unsigned close_polls;
-	struct smtp_session *prev, *next; /* the server's list */
+	struct session_link link; /* in srv->sessions */
 };
 
 static void session_read(struct smtp_session *s);
@@ -129,19 +129,13 @@ tx_reset(struct smtp_tx *tx)
 static void
 session_free(struct smtp_session *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else if (s->srv->sessions == s)
-		s->srv->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	session_list_remove(&s->srv->sessions, &s->link);
 	if (s->close_ev)
 		event_free(s->close_ev);
 	if (s->srv->hooks && s->srv->hooks->closed)
 		s->srv->hooks->closed(s);
 	tx_reset(&s->info.tx);
 	buf_fini(&s->log);
-	s->srv->nsessions--;
 	free(s);
 }
 
@@ -930,11 +924,7 @@ smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, s
 	s->info.id = ++srv->next_id;
 	s->info.kind = kind;
 	buf_init(&s->log);
-	srv->nsessions++;
-	s->next = srv->sessions;
-	if (srv->sessions)
-		srv->sessions->prev = s;
-	srv->sessions = s;
+	session_list_add(&srv->sessions, &s->link);
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
 		inet_ntop(AF_INET, &in->sin_addr, s->info.peer_ip, sizeof(s->info.peer_ip));
@@ -963,7 +953,7 @@ smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, s
 		return NULL;
 	}
 	setup_bev(s, bev);
-	if (srv->nsessions > srv->cfg->max_sessions) {
+	if (srv->sessions.n > srv->cfg->max_sessions) {
 		smtp_session_reply_close(s, 421, "4.7.0 Too many connections, try again later");
 		return s;
 	}
@@ -985,9 +975,8 @@ smtp_session_start(struct smtp_server *srv, int fd, const struct sockaddr *sa, s
 void
 smtp_server_close_all(struct smtp_server *srv)
 {
-	struct smtp_session *s = srv->sessions, *next;
-	for (; s; s = next) {
-		next = s->next;
-		session_close(s); /* may free s now, or when its job comes back */
+	for (struct session_link *k = srv->sessions.head, *next; k; k = next) {
+		next = k->next;
+		session_close(SESSION_OF(k, struct smtp_session, link)); /* may free s now, or when its job comes back */
 	}
 }
