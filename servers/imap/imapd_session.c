@@ -27,6 +27,7 @@
 #include "core/auth.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "core/retention.h"
 #include "core/sasl.h"
 #include "core/spool.h"
@@ -409,7 +410,6 @@ sasl_work(struct imapd_job *j)
 
 /* A failed login is answered after the back-off delay (a timer: nothing sleeps). */
 struct delayed_no {
-	struct event *ev;
 	struct imapd_session *s;
 	char tag[IMAP_MAX_TAG + 1];
 };
@@ -421,7 +421,6 @@ delayed_no_fire(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct delayed_no *d = arg;
 	struct imapd_session *s = d->s;
-	event_free(d->ev);
 	if (!s->dead) {
 		reply(s, d->tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
 		s->busy = false;
@@ -454,9 +453,7 @@ login_done(struct imapd_job *j)
 	d->s = s;
 	s->refs++;
 	snprintf(d->tag, sizeof(d->tag), "%s", j->cmd.tag);
-	d->ev = evtimer_new(s->srv->base, delayed_no_fire, d);
-	struct timeval tv = { delay / 1000, (long)(delay % 1000) * 1000 };
-	evtimer_add(d->ev, &tv);
+	loop_call_after(s->srv->base, delay, delayed_no_fire, d);
 	j->hold = true; /* the timer resumes reading */
 }
 

@@ -31,6 +31,7 @@
 #include "core/auth.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "core/retention.h"
 #include "core/sasl.h"
 #include "core/worker.h"
@@ -294,11 +295,6 @@ login_work(void *arg)
 
 /* A failed login is answered after the back-off delay (a timer on the
  * loop: nothing sleeps). */
-struct delayed_fail {
-	struct event *ev;
-	struct pop3_session *s;
-};
-
 static void
 fail_now(struct pop3_session *s)
 {
@@ -314,11 +310,7 @@ delayed_fail_fire(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct delayed_fail *d = arg;
-	event_free(d->ev);
-	struct pop3_session *s = d->s;
-	free(d);
-	fail_now(s);
+	fail_now(arg);
 }
 
 static void
@@ -363,11 +355,7 @@ login_done(void *arg)
 			fail_now(s);
 			return;
 		}
-		struct delayed_fail *d = xcalloc(1, sizeof(*d));
-		d->s = s; /* keeps the job's reference */
-		d->ev = evtimer_new(s->srv->base, delayed_fail_fire, d);
-		struct timeval tv = { delay / 1000, (long)(delay % 1000) * 1000 };
-		evtimer_add(d->ev, &tv);
+		loop_call_after(s->srv->base, delay, delayed_fail_fire, s); /* keeps the job's reference */
 		job_free(j);
 		return;
 	}

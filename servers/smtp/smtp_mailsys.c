@@ -37,6 +37,7 @@
 #include "core/auth.h"
 #include "compose.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "core/rulecache.h"
 #include "core/spool.h"
 #include "core/worker.h"
@@ -249,22 +250,15 @@ job_new(enum job_kind kind, struct smtp_session *s)
 
 /* A failed login is answered after the back-off delay (a timer on the
  * loop: nothing sleeps). */
-struct delayed_fail {
-	struct event *ev;
-	struct smtp_session *s;
-};
-
 static void
 delayed_fail_fire(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct delayed_fail *d = arg;
-	if (smtp_session_alive(d->s))
-		smtp_session_auth_result(d->s, false, "");
-	smtp_session_unref(d->s);
-	event_free(d->ev);
-	free(d);
+	struct smtp_session *s = arg;
+	if (smtp_session_alive(s))
+		smtp_session_auth_result(s, false, "");
+	smtp_session_unref(s);
 }
 
 static void
@@ -281,12 +275,8 @@ auth_verdict(struct job *j)
 		smtp_session_auth_result(j->s, false, "");
 		return;
 	}
-	struct delayed_fail *d = xcalloc(1, sizeof(*d));
-	d->s = j->s;
 	smtp_session_ref(j->s);
-	d->ev = evtimer_new(m->srv->base, delayed_fail_fire, d);
-	struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
-	evtimer_add(d->ev, &tv);
+	loop_call_after(m->srv->base, delay, delayed_fail_fire, j->s);
 }
 
 /* Refuses AUTH from a client that failed too often. */
