@@ -79,6 +79,7 @@ struct imapd_session {
 	 * while a write is behind (spool_wait) */
 	struct spool *append_spool;
 	bool spool_wait;
+	bool spool_end;           /* ... for the last write of the literal */
 	struct session_link link; /* in srv->sessions */
 };
 

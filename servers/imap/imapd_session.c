@@ -908,9 +908,12 @@ static void
 spool_woken(void *arg)
 {
 	struct imapd_session *s = arg;
-	if (s->dead || !s->spool_wait || spool_busy(s->append_spool))
+	/* reading goes on as soon as the spool has room (the next chunk may
+	 * already be on its way); the command waits for the last write */
+	if (s->dead || !s->spool_wait || (s->spool_end ? spool_busy(s->append_spool) : spool_blocked(s->append_spool)))
 		return;
 	s->spool_wait = false;
+	s->spool_end = false;
 	if (!s->busy) {
 		conn_resume(s->conn);
 		session_process(s);
@@ -974,8 +977,10 @@ session_process(struct imapd_session *s)
 			break;
 		case IMAP_READ_STREAM_END:
 			/* the command runs once the last write is on its way */
-			if (spool_busy(s->append_spool))
+			if (spool_busy(s->append_spool)) {
+				s->spool_end = true;
 				spool_pause(s);
+			}
 			break;
 		case IMAP_READ_ERROR: {
 			char tag[IMAP_MAX_TAG + 1];

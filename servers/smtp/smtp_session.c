@@ -442,7 +442,10 @@ static void
 spool_woken(void *arg)
 {
 	struct smtp_session *s = arg;
-	if (s->dead || !s->spool_wait || spool_busy(s->info.tx.spool))
+	/* reading goes on as soon as the spool has room (the next chunk may
+	 * already be on its way); the end of DATA waits for the last write */
+	if (s->dead || !s->spool_wait ||
+	    (s->data_ended ? spool_busy(s->info.tx.spool) : spool_blocked(s->info.tx.spool)))
 		return;
 	s->spool_wait = false;
 	if (s->data_ended) {
