@@ -165,7 +165,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))
 # the protocol parsers of servers/ are fuzzed too (they need nothing else)
 # (the pure ones: no event loop, no store; the IMAP session files are not)
 IMAP_SESSION_SRC := $(wildcard servers/imap/imapd_*.c)
-FUZZ_SERV_SRC := servers/core/sasl.c servers/queue/srs.c servers/smtp/smtp_cmd.c servers/smtp/smtp_dsn.c servers/smtp/smtp_data.c servers/pop3/pop3_cmd.c \
+FUZZ_SERV_SRC := servers/core/sasl.c servers/queue/srs.c servers/queue/smtp_reply.c servers/smtp/smtp_cmd.c servers/smtp/smtp_dsn.c servers/smtp/smtp_data.c servers/pop3/pop3_cmd.c \
                  servers/pop3/pop3_format.c $(filter-out $(IMAP_SESSION_SRC),$(wildcard servers/imap/*.c)) \
                  $(wildcard servers/spf/*.c servers/dns/*.c)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LANG_SRC) $(RUNTIME_SRC) $(FUZZ_SERV_SRC)) \

@@ -47,13 +47,8 @@ struct smtpc {
 	smtpc_cb cb;
 	void *arg;
 	enum smtpc_state st;
-	/* the reply being read */
-	int code;
-	unsigned nlines;
-	struct hk_buf text;
-	/* what EHLO offered */
-	bool ext_starttls, ext_size, ext_8bit, ext_dsn;
-	unsigned long long size_max;
+	struct smtp_reply reply; /* the reply being read */
+	struct smtp_ehlo ehlo;   /* what EHLO offered */
 	struct smtpc_result res;
 };
 
@@ -150,19 +145,19 @@ has_8bit(const char *s, size_t n)
 static void
 send_mail(struct smtpc *c)
 {
-	if (c->ext_size && c->size_max > 0 && c->p.msglen > c->size_max) {
+	if (c->ehlo.size && c->ehlo.size_max > 0 && c->p.msglen > c->ehlo.size_max) {
 		char why[128];
-		snprintf(why, sizeof(why), "552 5.3.4 message size %zu exceeds the server's limit %llu", c->p.msglen, c->size_max);
+		snprintf(why, sizeof(why), "552 5.3.4 message size %zu exceeds the server's limit %llu", c->p.msglen, c->ehlo.size_max);
 		fail(c, SMTPC_PERMFAIL, why);
 		return;
 	}
 	char size[40] = "";
-	if (c->ext_size)
+	if (c->ehlo.size)
 		snprintf(size, sizeof(size), " SIZE=%zu", c->p.msglen);
-	bool body8 = c->ext_8bit && has_8bit(c->p.msg, c->p.msglen);
+	bool body8 = c->ehlo.eightbit && has_8bit(c->p.msg, c->p.msglen);
 	c->res.in_transaction = true;
-	c->res.dsn = c->ext_dsn;
-	bool ret = c->ext_dsn && c->p.dsn_ret, envid = c->ext_dsn && c->p.dsn_envid;
+	c->res.dsn = c->ehlo.dsn;
+	bool ret = c->ehlo.dsn && c->p.dsn_ret, envid = c->ehlo.dsn && c->p.dsn_envid;
 	send_cmd(c, ST_MAIL, c->p.to.mail, "MAIL FROM:<%s>%s%s%s%s%s%s\r\n", c->p.mail_from, size, body8 ? " BODY=8BITMIME" : "",
 	    ret ? " RET=" : "", ret ? c->p.dsn_ret : "", envid ? " ENVID=" : "", envid ? c->p.dsn_envid : "");
 }
@@ -170,8 +165,7 @@ send_mail(struct smtpc *c)
 static void
 send_ehlo(struct smtpc *c, enum smtpc_state st)
 {
-	c->ext_starttls = c->ext_size = c->ext_8bit = c->ext_dsn = false;
-	c->size_max = 0;
+	memset(&c->ehlo, 0, sizeof(c->ehlo));
 	send_cmd(c, st, c->p.to.ehlo, "EHLO %s\r\n", c->p.helo);
 }
 
@@ -227,21 +221,6 @@ tls_ready(struct smtpc *c)
 	send_ehlo(c, ST_EHLO2);
 }
 
-static void
-ehlo_line(struct smtpc *c, const char *kw)
-{
-	if (strncasecmp(kw, "STARTTLS", 8) == 0 && (kw[8] == '\0' || kw[8] == ' '))
-		c->ext_starttls = true;
-	else if (strncasecmp(kw, "8BITMIME", 8) == 0 && (kw[8] == '\0' || kw[8] == ' '))
-		c->ext_8bit = true;
-	else if (strncasecmp(kw, "DSN", 3) == 0 && (kw[3] == '\0' || kw[3] == ' '))
-		c->ext_dsn = true;
-	else if (strncasecmp(kw, "SIZE", 4) == 0 && (kw[4] == '\0' || kw[4] == ' ')) {
-		c->ext_size = true;
-		c->size_max = kw[4] ? strtoull(kw + 5, NULL, 10) : 0;
-	}
-}
-
 static enum smtpc_status
 status_of(int code)
 {
@@ -252,7 +231,7 @@ static void
 reply_fail(struct smtpc *c, int code)
 {
 	char why[SMTPC_MAX_TEXT];
-	snprintf(why, sizeof(why), "%d %s", code, c->text.data ? c->text.data : "");
+	snprintf(why, sizeof(why), "%d %s", code, c->reply.text.data ? c->reply.text.data : "");
 	fail(c, status_of(code), why);
 }
 
@@ -279,7 +258,7 @@ on_reply(struct smtpc *c, int code)
 			reply_fail(c, code);
 			return;
 		}
-		if (c->ext_starttls && c->p.tls) {
+		if (c->ehlo.starttls && c->p.tls) {
 			send_cmd(c, ST_STARTTLS, c->p.to.ehlo, "STARTTLS\r\n");
 			return;
 		}
@@ -306,7 +285,7 @@ on_reply(struct smtpc *c, int code)
 			return;
 		}
 		{
-			bool notify = c->ext_dsn && c->p.dsn_notify, orcpt = c->ext_dsn && c->p.dsn_orcpt;
+			bool notify = c->ehlo.dsn && c->p.dsn_notify, orcpt = c->ehlo.dsn && c->p.dsn_orcpt;
 			send_cmd(c, ST_RCPT, c->p.to.rcpt, "RCPT TO:<%s>%s%s%s%s\r\n", c->p.rcpt, notify ? " NOTIFY=" : "",
 			    notify ? c->p.dsn_notify : "", orcpt ? " ORCPT=" : "", orcpt ? c->p.dsn_orcpt : "");
 		}
@@ -333,7 +312,7 @@ on_reply(struct smtpc *c, int code)
 			return;
 		}
 		c->res.status = SMTPC_DELIVERED;
-		snprintf(c->res.reply, sizeof(c->res.reply), "%d %s", code, c->text.data ? c->text.data : "");
+		snprintf(c->res.reply, sizeof(c->res.reply), "%d %s", code, c->reply.text.data ? c->reply.text.data : "");
 		send_cmd(c, ST_QUIT, c->p.to.quit, "QUIT\r\n");
 		return;
 	case ST_QUIT:
@@ -358,33 +337,20 @@ read_cb(struct bufferevent *bev, void *arg)
 				fail(c, SMTPC_TEMPFAIL, "protocol error: reply line too long");
 			return;
 		}
-		bool bad = n > SMTPC_LINE_MAX || n < 3 || !isdigit((unsigned char)line[0]) || !isdigit((unsigned char)line[1]) ||
-		    !isdigit((unsigned char)line[2]) || (n > 3 && line[3] != ' ' && line[3] != '-') || line[0] < '1' || line[0] > '5';
-		int code = bad ? 0 : (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-		if (!bad && c->nlines > 0 && code != c->code)
-			bad = true;
-		if (bad || ++c->nlines > SMTPC_MAX_LINES) {
+		const char *txt;
+		enum smtp_reply_step rs = smtp_reply_line(&c->reply, line, n, &txt);
+		if (rs == SMTP_REPLY_MALFORMED || rs == SMTP_REPLY_TOO_LONG) {
 			free(line);
-			fail(c, SMTPC_TEMPFAIL, bad ? "protocol error: malformed reply" : "protocol error: reply too long");
+			fail(c, SMTPC_TEMPFAIL, rs == SMTP_REPLY_MALFORMED ? "protocol error: malformed reply" : "protocol error: reply too long");
 			return;
 		}
-		c->code = code;
-		const char *txt = n > 4 ? line + 4 : "";
-		if (c->nlines > 1 && (c->st == ST_EHLO || c->st == ST_EHLO2))
-			ehlo_line(c, txt);
-		if (c->text.len + strlen(txt) + 2 < SMTPC_MAX_TEXT) {
-			if (c->text.len)
-				buf_addc(&c->text, ' ');
-			for (const char *p = txt; *p; p++)
-				buf_addc(&c->text, (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e ? '?' : *p);
-		}
-		bool last = n == 3 || line[3] == ' ';
+		if (c->reply.nlines > 1 && (c->st == ST_EHLO || c->st == ST_EHLO2))
+			smtp_ehlo_keyword(&c->ehlo, txt);
 		free(line);
-		if (!last)
+		if (rs == SMTP_REPLY_MORE)
 			continue;
-		c->nlines = 0;
-		on_reply(c, code);
-		buf_reset(&c->text);
+		on_reply(c, c->reply.code);
+		smtp_reply_next(&c->reply);
 	}
 }
 
@@ -433,7 +399,7 @@ free_client(struct smtpc *c)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	event_free(c->done_ev);
-	buf_fini(&c->text);
+	smtp_reply_fini(&c->reply);
 	free(c);
 }
 
@@ -458,7 +424,7 @@ smtpc_start(struct event_base *base, const struct smtpc_params *p, smtpc_cb cb, 
 	c->p = *p;
 	c->cb = cb;
 	c->arg = arg;
-	buf_init(&c->text);
+	smtp_reply_init(&c->reply);
 	c->res.status = SMTPC_TEMPFAIL;
 	c->done_ev = event_new(base, -1, 0, done_cb, c);
 	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);

@@ -41,9 +41,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define SMTPC_LINE_MAX 2048 /* RFC 5321 says 512; be lenient with servers */
-#define SMTPC_MAX_LINES 100
-#define SMTPC_MAX_TEXT 512
+#include "queue/smtp_reply.h" /* SMTPC_LINE_MAX, SMTPC_MAX_LINES, SMTPC_MAX_TEXT */
 
 struct event_base;
 struct smtpc;
