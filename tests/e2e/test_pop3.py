@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from hkserver import HIKYAKU, Results, Server  # noqa: E402
+from hkserver import HIKYAKU, Results, Server, raw  # noqa: E402
 
 r = Results()
 ctx = ssl.create_default_context()
@@ -100,25 +100,6 @@ def scram(p, user, password):
     if base64.b64decode(resp[2:]).decode() != want:
         return b"server signature mismatch"
     return p._shortcmd("")
-
-
-def raw_session(port, data, wait=0.5):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.recv(1024)
-    s.sendall(data)
-    time.sleep(wait)
-    s.settimeout(1)
-    out = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
-    except socket.timeout:
-        pass
-    s.close()
-    return out
 
 
 with srv:
@@ -261,11 +242,11 @@ with srv:
     r.check("plaintext pipelined after STLS is dropped", first.startswith(b"+OK Begin TLS") and b"Capability" not in first
             and after.startswith(b"-ERR Not logged in"), (first, after))
     t.close()
-    out = raw_session(srv.ports["pop3"], b"USER " + b"a" * 10000 + b"\r\nNOOP\r\n")
+    out = raw(srv.ports["pop3"], b"USER " + b"a" * 10000 + b"\r\nNOOP\r\n", wait=0.5)
     r.check("over-long line refused, session goes on", b"-ERR Line too long" in out and out.count(b"-ERR") == 2, out[:200])
-    out = raw_session(srv.ports["pop3"], b"FOO\r\n" * 8)
+    out = raw(srv.ports["pop3"], b"FOO\r\n" * 8, wait=0.5)
     r.check("error budget closes the session", out.count(b"-ERR Unknown command") == 5 and b"Too many errors" in out, out)
-    out = raw_session(srv.ports["pop3"], b"STAT\r\nRETR 1\r\n")
+    out = raw(srv.ports["pop3"], b"STAT\r\nRETR 1\r\n", wait=0.5)
     r.check("transaction commands before login refused", out.count(b"-ERR Not logged in") == 2, out)
 
     # --- read-ahead: 120 pipelined RETRs, a TOP and QUIT while a background read runs ----
