@@ -13,55 +13,30 @@
  *         the file held, it can only cost a rebuild.
  * The folder is made once per process under $TMPDIR.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_maildir.h"
 #include "maildir.h"
 #include "store.h"
 
-static char dir[256], root[512];
-static struct hk_store *st;
 static struct hk_store_view view;
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
+/* the three messages as a sync shows them (freed at exit with the folder) */
 static void
-folder_fini(void)
+view_free(void)
 {
 	hk_store_view_free(&view);
-	hk_store_close(&st);
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void
 folder_init(void)
 {
-	const char *t = getenv("TMPDIR");
-	snprintf(dir, sizeof dir, "%s/hk-fuzz-cache.XXXXXX", t && *t ? t : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	atexit(folder_fini);
-	snprintf(root, sizeof root, "%s/Maildir", dir);
-	struct hk_store_settings set = { .create = true };
-	if (hk_store_open(root, &set, &st) != 0)
-		abort();
-	static const char msg[] = "Subject: x\r\n\r\nx\r\n";
-	for (int i = 0; i < 3; i++) {
-		struct hk_store_part p = { .data = msg, .fd = -1, .len = sizeof msg - 1 };
-		if (hk_store_deliver(st, NULL, &p, 1, NULL) != 0)
-			abort();
-	}
-	if (hk_store_sync(st, NULL, NULL, &view) != 0 || view.n != 3)
+	fuzz_maildir_init("cache");
+	atexit(view_free); /* runs before fuzz_maildir_fini: atexit is LIFO */
+	if (hk_store_sync(fuzz_st, NULL, NULL, &view) != 0 || view.n != 3)
 		abort();
 }
 
@@ -79,15 +54,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (st == NULL)
+	if (fuzz_st == NULL)
 		folder_init();
 	char path[600];
-	snprintf(path, sizeof path, "%s/" MAILDIR_CACHE_FILE, root);
+	snprintf(path, sizeof path, "%s/" MAILDIR_CACHE_FILE, fuzz_root);
 	FILE *fp = fopen(path, "w");
 	if (fp == NULL || fwrite(p, 1, n, fp) != n || fclose(fp) != 0)
 		abort();
 	struct hk_store_cache *c;
-	if (hk_store_cache_open(st, "INBOX", view.uidvalidity, &c) != 0)
+	if (hk_store_cache_open(fuzz_st, "INBOX", view.uidvalidity, &c) != 0)
 		abort();
 	static const char hdr[] = "Subject: x\r\n\r\n";
 	for (size_t i = 0; i < view.n; i++) {
@@ -98,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hk_store_cache_put(c, &view.v[i], &w);
 	}
 	hk_store_cache_close(&c, &view);
-	if (hk_store_cache_open(st, "INBOX", view.uidvalidity, &c) != 0)
+	if (hk_store_cache_open(fuzz_st, "INBOX", view.uidvalidity, &c) != 0)
 		abort();
 	for (size_t i = 0; i < view.n; i++) {
 		struct hk_store_cache_rec r;

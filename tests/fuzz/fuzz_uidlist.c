@@ -9,53 +9,14 @@
  *         the index) and show each message once with a UID below UIDNEXT.
  * The folder is made once per process under $TMPDIR.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_maildir.h"
 #include "maildir.h"
 #include "store.h"
-
-static char dir[256], root[512];
-static struct hk_store *st;
-
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-folder_fini(void)
-{
-	hk_store_close(&st);
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-folder_init(void)
-{
-	const char *t = getenv("TMPDIR");
-	snprintf(dir, sizeof dir, "%s/hk-fuzz-uidlist.XXXXXX", t && *t ? t : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	atexit(folder_fini);
-	snprintf(root, sizeof root, "%s/Maildir", dir);
-	struct hk_store_settings set = { .create = true };
-	if (hk_store_open(root, &set, &st) != 0)
-		abort();
-	static const char msg[] = "Subject: x\r\n\r\nx\r\n";
-	for (int i = 0; i < 3; i++) {
-		struct hk_store_part p = { .data = msg, .fd = -1, .len = sizeof msg - 1 };
-		if (hk_store_deliver(st, NULL, &p, 1, NULL) != 0)
-			abort();
-	}
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -73,15 +34,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (st == NULL)
-		folder_init();
+	if (fuzz_st == NULL)
+		fuzz_maildir_init("uidlist");
 	char path[600];
-	snprintf(path, sizeof path, "%s/" MAILDIR_UIDX_FILE, root);
+	snprintf(path, sizeof path, "%s/" MAILDIR_UIDX_FILE, fuzz_root);
 	FILE *fp = fopen(path, "w");
 	if (fp == NULL || fwrite(p, 1, n, fp) != n || fclose(fp) != 0)
 		abort();
 	struct hk_store_view v;
-	if (hk_store_sync(st, NULL, NULL, &v) != 0 || v.n != 3)
+	if (hk_store_sync(fuzz_st, NULL, NULL, &v) != 0 || v.n != 3)
 		abort();
 	for (size_t i = 0; i < v.n; i++)
 		if (v.v[i].uid == 0 || v.v[i].uid >= v.uidnext || (i > 0 && v.v[i].uid <= v.v[i - 1].uid) ||
